@@ -1,0 +1,29 @@
+# SWE-JEPA: the reproducible-paper workflow.
+#   snakemake -c2                              # whole paper, embedded default (CPU, offline)
+#   snakemake -c2 --configfile config/smoke.yaml   # tiny slice (tests)
+#   snakemake --profile slurm --configfile config/cluster.yaml   # full grid on SLURM
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+configfile: "config.yaml"
+
+import os, sys
+
+sys.path.insert(0, workflow.basedir)
+from swejepa.config import validate_config
+
+# Rejects unknown keys, wrong types and impossible values, naming the key,
+# before any job is scheduled.
+validate_config(config, os.path.join(workflow.basedir, "swejepa", "schemas", "config.schema.yaml"))
+
+include: "rules/common.smk"
+include: "rules/corpus.smk"
+include: "rules/mask.smk"
+include: "rules/properties.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        ALL_TARGETS,
