@@ -6,9 +6,11 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-configfile: "config.yaml"
-
 import os, sys
+
+# Absolute, so `snakemake -s <repo>/Snakefile -d <elsewhere>` finds the default too.
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
 
 sys.path.insert(0, workflow.basedir)
 from swejepa.config import validate_config
