@@ -15,3 +15,10 @@ def logfile(rule_name, pattern=""):
 
 def benchfile(rule_name, pattern=""):
     return f"{RES}/benchmarks/{rule_name}/{pattern or 'all'}.tsv"
+
+# What the paper consumes. Each stage appends the tables (results/tables/*.tex),
+# figures (results/figures/*.pdf; a .png twin goes to the report) and macro files
+# (results/macros/*.tex) it produces.
+PAPER_TABLES = []
+PAPER_FIGURES = []
+PAPER_MACROS = []
