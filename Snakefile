@@ -23,6 +23,8 @@ include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/mask.smk"
 include: "rules/properties.smk"
+# Keep LAST: consumes the complete PAPER_* lists and ALL_TARGETS of the stages above.
+include: "rules/paper.smk"
 
 
 rule all:
