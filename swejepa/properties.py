@@ -203,8 +203,9 @@ def _expr_category(e) -> str | None:
     if isinstance(e, ast.BoolOp):
         cats = [c for c in map(_expr_category, e.values) if c]
         return cats[0] if cats else None
-    if isinstance(e, ast.BinOp):
-        return _expr_category(e.left) or _expr_category(e.right) or "primitive"
+    if isinstance(e, ast.BinOp):  # arithmetic unless an operand is known to be a collection
+        cats = {_expr_category(e.left), _expr_category(e.right)}
+        return "collection" if "collection" in cats else "primitive"
     if isinstance(e, (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp,
                       ast.GeneratorExp)):
         return "collection"
