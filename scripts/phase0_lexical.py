@@ -1,0 +1,11 @@
+"""Experiment 0.2: lexical baseline (TF-IDF over identifiers) on the benchmark."""
+from swejepa.analysis.lexical import lexical_bench_metrics
+from swejepa.analysis.retrieval import read_items
+from swejepa.analysis.run import write_csv
+from swejepa.runtime import setup_logging
+
+log = setup_logging(snakemake.log[0])
+m = lexical_bench_metrics(read_items(snakemake.input.bench_items), tuple(snakemake.params.ks))
+m.insert(0, "method", "lexical")
+write_csv(m, snakemake.output.csv)
+log.info("\n%s", m.to_string())

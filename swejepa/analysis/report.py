@@ -1,0 +1,316 @@
+"""Phase-0 products from the per-cell CSVs: combined CSVs, booktabs tables, figures,
+LaTeX macros and the browsable retrieval report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import numpy as np
+import pandas as pd
+
+from swejepa.runtime import write_text_atomic
+from swejepa.tex import booktabs, escape, write_macros
+
+from .run import write_csv
+
+log = logging.getLogger("swejepa")
+
+LAYER_ORDER = ["first", "quarter", "half", "three_quarter", "last"]
+POOL_ORDER = ["mean", "last", "none"]
+
+
+def _cat(paths) -> pd.DataFrame:
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if len(paths) else pd.DataFrame()
+
+
+def _order(df, layers):
+    df = df.copy()
+    df["layer"] = pd.Categorical(df["layer"], [l for l in LAYER_ORDER if l in set(layers)] or layers, ordered=True)
+    return df
+
+
+def _texname(s: str) -> str:
+    """Letters-only CamelCase for macro names (digits spelled out)."""
+    words = {"0": "Zero", "1": "One", "2": "Two", "3": "Three", "4": "Four", "5": "Five", "6": "Six",
+             "7": "Seven", "8": "Eight", "9": "Nine"}
+    s = "".join(words.get(c, c) for c in str(s))
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z]+", s) if p)
+
+
+# ----------------------------------------------------------------------------- 0.1
+
+def best_differentiated(stats: pd.DataFrame, mask: str) -> pd.DataFrame:
+    """Per teacher: the region-level cell (pool mean/last) with the lowest mean pairwise
+    cosine (ties: higher participation ratio)."""
+    s = stats[(stats["mask"] == mask) & (stats["pool"] != "none")]
+    s = s.sort_values(["teacher", "cos_mean", "participation_ratio"], ascending=[True, True, False])
+    return s.groupby("teacher", sort=False).head(1).reset_index(drop=True)
+
+
+def combine_stats(inp, out, params) -> None:
+    from swejepa.plotting import FULL_WIDTH, figure, savefig
+
+    df = _cat(list(inp.cells))
+    write_csv(df, out.csv)
+    mask = params.main_mask
+    d = _order(df[df["mask"] == mask], params.layers)
+    rows = []
+    for (t, l), g in d.groupby(["teacher", "layer"], sort=True, observed=True):
+        row = {"teacher": t, "layer": str(l)}
+        for pool in [p for p in POOL_ORDER if p in set(g["pool"])]:
+            r = g[g["pool"] == pool].iloc[0]
+            row[f"{pool}: cos"] = float(r["cos_mean"])
+            row[f"{pool}: >0.9"] = float(r["frac_above_0.9"])
+            row[f"{pool}: PR"] = float(r["participation_ratio"])
+        rows.append(row)
+    tab = pd.DataFrame(rows)
+    tab["teacher"] = pd.Categorical(tab["teacher"], params.teachers, ordered=True)
+    tab = tab.sort_values(["teacher"], kind="stable")
+    best = best_differentiated(df, mask)
+    cap = (f"Differentiation of teacher representations ({escape(mask)} mask): mean pairwise cosine "
+           r"similarity (cos), share of pairs above 0.9 ($>$0.9) and participation ratio of the covariance "
+           r"spectrum (PR, an effective dimensionality) per layer and pool (none: per-token vectors). "
+           "Best-differentiated cell per teacher: " +
+           "; ".join(f"{escape(r.teacher)} {escape(r.layer)}/{escape(r.pool)}" for r in best.itertuples()) + ".")
+    write_text_atomic(out.table, booktabs(tab, caption=cap, label="tab:exp01-stats", digits=2))
+    # histograms: one figure per teacher, layers as rows, pools as columns, masks overlaid
+    hist_paths = list(inp.hists)
+    for t in params.teachers:
+        layers, pools = list(params.layers), list(params.pools)
+        fig, axes = figure(FULL_WIDTH, 1.1 * len(layers) + 0.4, nrows=len(layers), ncols=len(pools),
+                           sharex=True, squeeze=False)
+        for i, l in enumerate(layers):
+            for j, p in enumerate(pools):
+                ax = axes[i][j]
+                for m in sorted({x.split("/")[-2] for x in hist_paths if f"/stats/{t}/" in x}):
+                    path = [x for x in hist_paths if x.endswith(f"/stats/{t}/{m}/{l}_{p}_hist.csv")]
+                    if not path:
+                        continue
+                    h = pd.read_csv(path[0])
+                    dens = h["count"] / max(h["count"].sum(), 1)
+                    ax.stairs(dens, np.r_[h["bin_lo"].to_numpy(), h["bin_hi"].iloc[-1]], label=m)
+                ax.axvline(0.9, lw=0.5, ls=":", color="grey")
+                if i == 0:
+                    ax.set_title(f"pool: {p}")
+                if j == 0:
+                    ax.set_ylabel(f"{l}\nshare of pairs")
+                if i == len(layers) - 1:
+                    ax.set_xlabel("cosine similarity")
+        axes[0][0].legend(frameon=False)
+        fig.suptitle(f"Pairwise cosine similarity, teacher {t}")
+        savefig(fig, f"{out.figures[0].rsplit('/', 1)[0]}/exp01_cosine_hist_{t}")
+
+
+# ----------------------------------------------------------------------------- 0.2
+
+def combine_retrieval(inp, out, params) -> None:
+    from swejepa.plotting import FULL_WIDTH, figure, savefig
+
+    df = _cat(list(inp.cells))
+    lex = pd.read_csv(inp.lexical)
+    lex["teacher"], lex["layer"], lex["pool"] = "lexical", "-", "-"
+    allr = pd.concat([df, lex], ignore_index=True)
+    write_csv(allr, out.csv)
+    a = df[df["origin"] == "all"]
+    rows = []
+    la = lex[lex["origin"] == "all"].set_index("task")
+    row = {"teacher": "TF-IDF identifiers", "layer": "-"}
+    for pool in params.pools:
+        for task, short in (("refactor", "Ref"), ("spec", "Spec")):
+            if task in la.index:
+                row[f"{pool}: {short} R@1"] = float(la.loc[task, "recall@1"])
+                row[f"{pool}: {short} MRR"] = float(la.loc[task, "mrr"])
+    rows.append(row)
+    for t in params.teachers:
+        for l in params.layers:
+            row = {"teacher": t, "layer": l}
+            for pool in params.pools:
+                g = a[(a["teacher"] == t) & (a["layer"] == l) & (a["pool"] == pool)].set_index("task")
+                for task, short in (("refactor", "Ref"), ("spec", "Spec")):
+                    row[f"{pool}: {short} R@1"] = float(g.loc[task, "recall@1"]) if task in g.index else np.nan
+                    row[f"{pool}: {short} MRR"] = float(g.loc[task, "mrr"]) if task in g.index else np.nan
+            rows.append(row)
+    nq = a.groupby("task")["n_queries"].max().to_dict() if len(a) else {}
+    cap = ("Retrieval of functionally equivalent code (FAISS, cosine). Ref: query = a semantics-preserving "
+           "rewrite, relevant = its original and sibling rewrites; Spec: query = a HumanEval prompt, relevant = "
+           f"its implementation and verified rewrites (queries: {nq.get('refactor', 0)} and {nq.get('spec', 0)}). "
+           "Recall@1 and MRR per teacher, layer and pool; first row: lexical baseline.")
+    write_text_atomic(out.table, booktabs(pd.DataFrame(rows), caption=cap, label="tab:exp02-retrieval", digits=2))
+    # figure: recall@k by layer, one panel per teacher, lines = task x pool
+    ks = list(params.ks)
+    nT = max(len(params.teachers), 1)
+    fig, axes = figure(FULL_WIDTH, 2.0, ncols=nT, sharey=True, squeeze=False)
+    x = np.arange(len(params.layers))
+    for j, t in enumerate(params.teachers):
+        ax = axes[0][j]
+        for task, ls in (("refactor", "-"), ("spec", "--")):
+            for pool, mk in zip(params.pools, ("o", "s")):
+                for k, col in zip(ks, ("C0", "C1", "C2", "C3", "C4")):
+                    y = [a[(a["teacher"] == t) & (a["layer"] == l) & (a["pool"] == pool) & (a["task"] == task)]
+                         [f"recall@{k}"].mean() for l in params.layers]
+                    ax.plot(x, y, ls=ls, marker=mk, ms=3, color=col, lw=0.9,
+                            label=f"{task} {pool} R@{k}" if j == 0 else None)
+            if task in la.index:
+                ax.axhline(la.loc[task, f"recall@{ks[-1]}"], ls=ls, color="grey", lw=0.6)
+        ax.set_xticks(x, params.layers, rotation=30)
+        ax.set_title(t)
+        ax.set_ylim(0, 1.02)
+        if j == 0:
+            ax.set_ylabel("recall@k")
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=4, frameon=False)
+    savefig(fig, out.figure[0].rsplit(".", 1)[0])
+
+
+def best_retrieval(df: pd.DataFrame) -> pd.DataFrame:
+    """Per teacher: the (layer, pool) with the highest mean MRR over both tasks."""
+    a = df[(df["origin"] == "all") & (df["method"] == "latent")]
+    m = a.groupby(["teacher", "layer", "pool"], as_index=False)["mrr"].mean()
+    m = m.sort_values(["teacher", "mrr"], ascending=[True, False])
+    return m.groupby("teacher", sort=False).head(1).reset_index(drop=True)
+
+
+def retrieval_report(teacher, latents, items_path, cells, out_path, n_queries: int, seed: int) -> None:
+    from . import grid
+    from .retrieval import bench_tasks, read_items, search
+
+    df = _cat(list(cells))
+    best = best_retrieval(df).iloc[0]
+    items = read_items(items_path)
+    V = grid.bench_vectors(list(latents), best["layer"], best["pool"])
+    tasks = bench_tasks(items)
+    rng = np.random.default_rng(seed)
+    lines = [f"# Retrieval report: teacher `{teacher}`", "",
+             f"Best cell (highest mean MRR over both tasks): layer `{best['layer']}`, pool `{best['pool']}` "
+             f"(mean MRR {best['mrr']:.3f}). Gallery: {len(tasks['refactor']['gallery'])} code items "
+             "(originals, rewrites, distractors). Neighbours marked **relevant** are functionally equivalent "
+             "to the query by construction. A fixed seeded sample of queries per task.", ""]
+    for task, t in tasks.items():
+        if len(t["queries"]) == 0:
+            continue
+        sel = np.sort(rng.choice(len(t["queries"]), size=min(n_queries, len(t["queries"])), replace=False))
+        gal = V[t["gallery"]]
+        scores, ids = search(V[t["queries"][sel]], gal, 5,
+                             exclude=None if t["exclude"] is None else [t["exclude"][i] for i in sel])
+        lines += [f"## Task `{task}`", ""]
+        for qi, (s_row, i_row) in zip(sel, zip(scores, ids)):
+            q = items.iloc[int(t["queries"][qi])]
+            lines += [f"### Query item {q['item_id']} ({q['origin']}, {q['transform']}, source `{q['source_key']}`)",
+                      "", "```python", q["text"].rstrip(), "```", ""]
+            for rank, (sc, gi) in enumerate(zip(s_row, i_row), 1):
+                if gi < 0:
+                    continue
+                it = items.iloc[int(t["gallery"][gi])]
+                rel = " **relevant**" if gi in t["relevant"][qi] else ""
+                lines += [f"{rank}. score {sc:.3f}, item {it['item_id']} ({it['role']}, {it['origin']}, "
+                          f"{it['transform']}, source `{it['source_key']}`){rel}", "",
+                          "```python", it["text"].rstrip(), "```", ""]
+    write_text_atomic(out_path, "\n".join(lines) + "\n")
+
+
+# ----------------------------------------------------------------------------- 0.3
+
+def probe_score(df: pd.DataFrame) -> pd.Series:
+    """One number per probe row: R² (regression) or macro-F1 (classification)."""
+    return df["r2_mean"].where(df["task"] == "regression", df["f1_mean"])
+
+
+def combine_probes(inp, out, params) -> None:
+    from swejepa.plotting import FULL_WIDTH, figure, savefig
+
+    df = pd.concat([_cat(list(inp.cells)), _cat(list(inp.surface))], ignore_index=True)
+    df["score"] = probe_score(df)
+    write_csv(df, out.csv)
+    mask, pool = params.main_mask, params.main_pool
+    lat = df[(df["features"] == "latent") & (df["mask"] == mask) & (df["pool"] == pool)]
+    sur = df[(df["features"] == "surface") & (df["mask"] == mask)]
+    props = list(dict.fromkeys(lat["property"]))
+    rows = []
+    for p in props:
+        for t in params.teachers:
+            g = lat[(lat["property"] == p) & (lat["teacher"] == t)].set_index("layer")
+            row = {"property": p, "metric": "R2" if g["task"].iloc[0] == "regression" else "macro-F1",
+                   "teacher": t}
+            for l in params.layers:
+                row[l] = float(g.loc[l, "score"]) if l in g.index else np.nan
+            s = sur[(sur["property"] == p) & (sur["teacher"] == t)]
+            row["surface"] = float(s["score"].iloc[0]) if len(s) else np.nan
+            row["majority"] = float(g["majority_f1_mean"].iloc[0]) if row["metric"] == "macro-F1" else np.nan
+            rows.append(row)
+    tab = pd.DataFrame(rows)
+    cap = (f"Linear probes on frozen {escape(pool)}-pooled teacher representations ({escape(mask)} mask): "
+           "ridge regression R$^2$ for counts, logistic regression macro-F1 for categories; mean over "
+           "package-grouped outer folds, regularisation by nested CV. Surface: the same probe on log body "
+           "length in tokens; majority: majority-class macro-F1.")
+    write_text_atomic(out.table, booktabs(tab, caption=cap, label="tab:exp03-probes", digits=2))
+    # heatmap: one panel per teacher, property x layer
+    nT = max(len(params.teachers), 1)
+    fig, axes = figure(FULL_WIDTH, 0.3 * len(props) + 1.0, ncols=nT, sharey=True, squeeze=False)
+    im = None
+    for j, t in enumerate(params.teachers):
+        M = np.array([[tab[(tab["property"] == p) & (tab["teacher"] == t)][l].iloc[0] for l in params.layers]
+                      for p in props]) if len(tab) else np.zeros((0, 0))
+        ax = axes[0][j]
+        im = ax.imshow(np.clip(M, 0, 1), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (r, c), v in np.ndenumerate(M):
+            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=5,
+                    color="white" if (np.isfinite(v) and v < 0.5) else "black")
+        ax.set_xticks(range(len(params.layers)), params.layers, rotation=30)
+        ax.set_yticks(range(len(props)), props)
+        ax.set_title(t)
+    if im is not None:
+        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="R² / macro-F1")
+    savefig(fig, out.figure[0].rsplit(".", 1)[0])
+
+
+# ----------------------------------------------------------------------------- macros
+
+def phase0_macros(inp, out_path, main_mask: str) -> None:
+    v = {}
+    stats = pd.read_csv(inp.stats)
+    for r in best_differentiated(stats, main_mask).itertuples():
+        T = _texname(r.teacher)
+        v[f"PzeroStatsBest{T}Layer"] = str(r.layer).replace("_", " ")
+        v[f"PzeroStatsBest{T}Pool"] = r.pool
+        v[f"PzeroStatsBest{T}Cos"] = float(r.cos_mean)
+        v[f"PzeroStatsBest{T}PR"] = float(r.participation_ratio)
+    ret = pd.read_csv(inp.retrieval)
+    lat = ret[ret["method"] == "latent"]
+    for r in best_retrieval(lat).itertuples():
+        T = _texname(r.teacher)
+        v[f"PzeroRetrBest{T}Layer"] = str(r.layer).replace("_", " ")
+        v[f"PzeroRetrBest{T}Pool"] = r.pool
+        v[f"PzeroRetrBest{T}MRR"] = float(r.mrr)
+        g = lat[(lat["teacher"] == r.teacher) & (lat["layer"] == r.layer) & (lat["pool"] == r.pool)
+                & (lat["origin"] == "all")].set_index("task")
+        for task in g.index:
+            v[f"PzeroRetrBest{T}{_texname(task)}RecallOne"] = float(g.loc[task, "recall@1"])
+    lex = ret[(ret["method"] == "lexical") & (ret["origin"] == "all")].set_index("task")
+    for task in lex.index:
+        v[f"PzeroRetrLexical{_texname(task)}MRR"] = float(lex.loc[task, "mrr"])
+        v[f"PzeroRetrLexical{_texname(task)}RecallOne"] = float(lex.loc[task, "recall@1"])
+    pr = pd.read_csv(inp.probes)
+    pr["score"] = probe_score(pr)
+    lat = pr[(pr["features"] == "latent") & (pr["mask"] == main_mask)]
+    reg = lat[lat["task"] == "regression"].dropna(subset=["score"])
+    if len(reg):
+        b = reg.loc[reg["score"].idxmax()]
+        v["PzeroProbeBestRsq"] = float(b["score"])
+        v["PzeroProbeBestRsqProperty"] = str(b["property"]).replace("_", " ")
+        v["PzeroProbeBestRsqTeacher"] = str(b["teacher"])
+        v["PzeroProbeBestRsqLayer"] = str(b["layer"]).replace("_", " ")
+    for p, g in lat.dropna(subset=["score"]).groupby("property"):
+        v[f"PzeroProbeBest{_texname(p)}"] = float(g["score"].max())
+    sur = pr[(pr["features"] == "surface") & (pr["mask"] == main_mask)].dropna(subset=["score"])
+    for p, g in sur.groupby("property"):
+        v[f"PzeroProbeSurface{_texname(p)}"] = float(g["score"].max())
+    rep = json.load(open(inp.bench))
+    v["PzeroBenchItems"] = int(rep.get("n_items", 0))
+    v["PzeroBenchHumanevalProblems"] = int(rep.get("humaneval_problems", 0))
+    v["PzeroBenchHumanevalRewrites"] = int(sum(rep.get("humaneval", {}).values()))
+    v["PzeroBenchHumanevalDropped"] = int(sum(rep.get("dropped", {}).values()))
+    v["PzeroBenchHeldoutFunctions"] = int(rep.get("heldout_originals", 0))
+    v["PzeroBenchHeldoutRewrites"] = int(sum(rep.get("heldout", {}).values()))
+    v["PzeroBenchDistractors"] = int(rep.get("distractors", 0))
+    write_macros(v, out_path)

@@ -1,0 +1,217 @@
+"""Nearest-neighbour retrieval metrics (Experiment 0.2) with FAISS.
+
+Vectors are L2-normalised and searched by inner product (= cosine similarity);
+the index is an exact flat index by default (``index="flat"``), IVF or HNSW on request.
+
+Definitions (per query, averaged over queries):
+  * ``recall@k``: 1 if at least one relevant gallery item is among the top k, else 0
+    (the "hit rate" of code search; with a single relevant item it is ordinary recall@k);
+  * ``mrr``: 1 / rank of the first relevant item (0 when none is within ``depth``).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_KS = (1, 5, 10)
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return x / norms
+
+
+def build_index(gallery: np.ndarray, index: str = "flat", nlist: int = 100, nprobe: int = 10,
+                hnsw_m: int = 32, ef_search: int = 128):
+    """A FAISS inner-product index over L2-normalised ``gallery`` vectors."""
+    import faiss
+
+    g = l2_normalise(gallery)
+    d = g.shape[1]
+    if index == "flat":
+        idx = faiss.IndexFlatIP(d)
+    elif index == "ivf":
+        nl = max(1, min(nlist, g.shape[0] // 39 or 1))  # FAISS wants >= 39 points per list
+        quant = faiss.IndexFlatIP(d)
+        idx = faiss.IndexIVFFlat(quant, d, nl, faiss.METRIC_INNER_PRODUCT)
+        idx.train(g)
+        idx.nprobe = min(nprobe, nl)
+    elif index == "hnsw":
+        idx = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        idx.hnsw.efSearch = ef_search
+    else:
+        raise ValueError(f"unknown index type {index!r} (flat | ivf | hnsw)")
+    idx.add(g)
+    return idx
+
+
+def search(queries: np.ndarray, gallery: np.ndarray, k: int, exclude: Sequence[int | None] | None = None,
+           index: str = "flat", **index_kw) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` gallery rows per query: ``(scores, ids)`` of shape ``[n_q, k]``, best first.
+
+    ``exclude[i]`` (a gallery row or None) is removed from query i's results (the query
+    itself when queries are drawn from the gallery). Missing slots hold id -1, score -inf."""
+    q = l2_normalise(queries)
+    n_g = len(gallery)
+    extra = 1 if exclude is not None else 0
+    kk = min(n_g, k + extra)
+    idx = build_index(gallery, index=index, **index_kw)
+    scores, ids = idx.search(q, kk)
+    out_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+    out_i = np.full((len(q), k), -1, dtype=np.int64)
+    for r in range(len(q)):
+        ex = None if exclude is None else exclude[r]
+        keep = (ids[r] >= 0) & (ids[r] != (-2 if ex is None else ex))
+        s, i = scores[r][keep][:k], ids[r][keep][:k]
+        out_s[r, : len(s)] = s
+        out_i[r, : len(i)] = i
+    return out_s, out_i
+
+
+def metrics_from_ranking(ids: np.ndarray, relevant: Sequence[set[int]], ks: Iterable[int] = DEFAULT_KS) -> dict:
+    """recall@k and MRR from ranked gallery ids ``[n_q, depth]`` (best first)."""
+    ks = tuple(ks)
+    n_q = len(relevant)
+    if n_q == 0:
+        return {**{f"recall@{k}": float("nan") for k in ks}, "mrr": float("nan"), "n_queries": 0}
+    first = np.full(n_q, np.inf)
+    for r, rel in enumerate(relevant):
+        hits = np.nonzero(np.isin(ids[r], list(rel)))[0] if rel else []
+        if len(hits):
+            first[r] = hits[0] + 1
+    out = {f"recall@{k}": float(np.mean(first <= k)) for k in ks}
+    out["mrr"] = float(np.mean(np.where(np.isfinite(first), 1.0 / first, 0.0)))
+    out["n_queries"] = int(n_q)
+    return out
+
+
+def retrieval_metrics(queries: np.ndarray, gallery: np.ndarray, relevant: list[set[int]],
+                      ks=DEFAULT_KS, exclude: Sequence[int | None] | None = None,
+                      index: str = "flat", depth: int | None = None, **index_kw) -> dict:
+    """recall@k (hit rate) and MRR of ``queries`` against ``gallery`` (cosine, FAISS).
+
+    ``relevant[i]`` is the set of gallery rows that count as correct for query i;
+    ``exclude[i]`` is a gallery row never returned for query i (e.g. the query itself).
+    MRR is computed over the whole gallery unless ``depth`` caps the ranking."""
+    queries = np.asarray(queries)
+    gallery = np.asarray(gallery)
+    if len(queries) != len(relevant):
+        raise ValueError("one relevant set per query is needed")
+    depth = len(gallery) if depth is None else min(depth, len(gallery))
+    depth = max(depth, max(ks)) if len(gallery) >= max(ks) else len(gallery)
+    if len(queries) == 0:
+        return metrics_from_ranking(np.zeros((0, 0), dtype=np.int64), [], ks)
+    _, ids = search(queries, gallery, depth, exclude=exclude, index=index, **index_kw)
+    return metrics_from_ranking(ids, relevant, ks)
+
+
+def scores_ranking(scores: np.ndarray, exclude: Sequence[int | None] | None = None,
+                   depth: int | None = None) -> np.ndarray:
+    """Ranked gallery ids from a dense ``[n_q, n_g]`` score matrix (e.g. the lexical baseline)."""
+    s = np.array(scores, dtype=np.float64, copy=True)
+    if exclude is not None:
+        for r, ex in enumerate(exclude):
+            if ex is not None:
+                s[r, ex] = -np.inf
+    # the excluded item sorts last; it is never relevant, so it cannot count as a hit
+    order = np.argsort(-s, axis=1, kind="stable")
+    return order if depth is None else order[:, :depth]
+
+
+# --- The benchmark (results/bench/retrieval_items.jsonl) --------------------------------
+
+CODE_ROLES = ("original", "rewrite", "distractor")
+
+
+def bench_tasks(items: pd.DataFrame) -> dict:
+    """Queries, gallery and relevance of both benchmark tasks, as row positions of ``items``.
+
+    Gallery = every code item (roles original/rewrite/distractor; spec items are queries
+    only). Tasks:
+      * ``refactor``: query = a rewrite; relevant = the other code items of its group
+        (its original and sibling rewrites); the query itself is excluded from its results.
+      * ``spec``: query = a spec item (HumanEval prompt); relevant = the code items of its
+        group (canonical solution and its verified rewrites).
+    Returns ``{task: {"queries": rows, "gallery": rows, "relevant": [set(gallery pos)],
+    "exclude": [gallery pos | None], "origin": [...]}}``."""
+    items = items.reset_index(drop=True)
+    gal_rows = np.nonzero(items["role"].isin(CODE_ROLES).to_numpy())[0]
+    pos_of = {int(r): p for p, r in enumerate(gal_rows)}
+    by_group: dict = {}
+    for p, r in enumerate(gal_rows):
+        if items.at[r, "role"] != "distractor":
+            by_group.setdefault(items.at[r, "group_id"], set()).add(p)
+    tasks = {}
+    for task, role in (("refactor", "rewrite"), ("spec", "spec")):
+        q_rows = np.nonzero((items["role"] == role).to_numpy())[0]
+        rel, exc, origin = [], [], []
+        for r in q_rows:
+            own = pos_of.get(int(r))
+            group = by_group.get(items.at[r, "group_id"], set())
+            rel.append({p for p in group if p != own})
+            exc.append(own)
+            origin.append(items.at[r, "origin"])
+        tasks[task] = {"queries": q_rows, "gallery": gal_rows, "relevant": rel,
+                       "exclude": exc if task == "refactor" else None, "origin": np.array(origin)}
+    return tasks
+
+
+def _task_rows(task: str, t: dict, ranking_fn, ks) -> list[dict]:
+    rows = []
+    rel = t["relevant"]
+    ok = np.array([len(r) > 0 for r in rel], dtype=bool)
+    subsets = [("all", ok)] + [(o, ok & (t["origin"] == o)) for o in sorted(set(t["origin"]))]
+    if len(t["queries"]) == 0:
+        return [{"task": task, "origin": "all", **metrics_from_ranking(np.zeros((0, 0)), [], ks)}]
+    ids = ranking_fn(t)
+    for name, m in subsets:
+        sel = np.nonzero(m)[0]
+        rows.append({"task": task, "origin": name,
+                     **metrics_from_ranking(ids[sel], [rel[i] for i in sel], ks)})
+    return rows
+
+
+def bench_metrics(items: pd.DataFrame, vectors: np.ndarray, ks=DEFAULT_KS, index: str = "flat",
+                  **index_kw) -> pd.DataFrame:
+    """Metrics of both benchmark tasks for one set of item vectors (row i = item row i).
+
+    Returns one row per (task, origin subset) with ``recall@k``, ``mrr``, ``n_queries``."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if len(vectors) != len(items):
+        raise ValueError(f"{len(vectors)} vectors for {len(items)} bench items")
+    tasks = bench_tasks(items)
+    rows = []
+    for task, t in tasks.items():
+        gal = vectors[t["gallery"]]
+
+        def rank(t=t, gal=gal):
+            _, ids = search(vectors[t["queries"]], gal, len(gal), exclude=t["exclude"], index=index, **index_kw)
+            return ids
+        rows += _task_rows(task, t, rank, ks)
+    return pd.DataFrame(rows)
+
+
+def bench_metrics_from_scores(items: pd.DataFrame, score_fn, ks=DEFAULT_KS) -> pd.DataFrame:
+    """Like :func:`bench_metrics` for a method that scores (query rows, gallery rows) itself,
+    e.g. the lexical baseline: ``score_fn(q_rows, g_rows) -> [n_q, n_g]`` dense scores."""
+    tasks = bench_tasks(items)
+    rows = []
+    for task, t in tasks.items():
+        def rank(t=t):
+            return scores_ranking(score_fn(t["queries"], t["gallery"]), exclude=t["exclude"])
+        rows += _task_rows(task, t, rank, ks)
+    return pd.DataFrame(rows)
+
+
+def read_items(path) -> pd.DataFrame:
+    """The bench items table (results/bench/retrieval_items.jsonl), in item_id order."""
+    df = pd.read_json(path, lines=True, dtype={"text": str, "transform": str})
+    df = df.sort_values("item_id").reset_index(drop=True)
+    if not (df["item_id"].to_numpy() == np.arange(len(df))).all():
+        raise ValueError("item_id must be dense from 0")
+    return df

@@ -1,0 +1,125 @@
+"""Phase-0 jobs: one call per (teacher, mask) (stats, probes) or per teacher (retrieval)
+writes every grid cell's CSV. Called by the thin scripts in ``scripts/phase0_*.py``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+
+from . import grid
+from .probes import probe_all
+from .retrieval import bench_metrics, read_items
+from .stats import HIST_BINS, cosine_histogram, cosine_stats, sample_rows
+
+log = logging.getLogger("swejepa")
+
+
+def write_csv(df: pd.DataFrame, path) -> None:
+    from swejepa.runtime import atomic_path
+
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def stats_cells(paths, teacher: str, mask: str, layers, pools, max_samples: int, max_tokens: int,
+                seed: int, out_csv, out_hist) -> None:
+    """Experiment 0.1 for every (layer, pool) of one (teacher, mask).
+    ``out_csv(layer, pool)`` / ``out_hist(layer, pool)`` give the output paths."""
+    for layer in layers:
+        for pool in pools:
+            t0 = time.time()
+            if pool == "none":
+                X = grid.token_vectors(paths, mask, layer, max_tokens, seed)
+                n_all = None
+            else:
+                _, V = grid.region_vectors(paths, mask, layer, pool)
+                n_all = len(V)
+                X = V[sample_rows(len(V), max_samples, seed)]
+            if len(X) < 2:  # e.g. no token vectors stored for this mask
+                log.warning("stats %s/%s/%s/%s: %d vectors, statistics undefined", teacher, mask, layer, pool, len(X))
+                st = {"n": int(len(X)), "cos_mean": np.nan, "participation_ratio": np.nan}
+            else:
+                st = cosine_stats(X)
+            row = {"teacher": teacher, "mask": mask, "layer": layer, "pool": pool,
+                   "unit": "token" if pool == "none" else "region",
+                   "n_total": n_all if n_all is not None else np.nan, **st}
+            write_csv(pd.DataFrame([row]), out_csv(layer, pool))
+            h = cosine_histogram(X) if len(X) >= 2 else np.zeros(len(HIST_BINS) - 1, dtype=np.int64)
+            write_csv(pd.DataFrame({"bin_lo": HIST_BINS[:-1], "bin_hi": HIST_BINS[1:], "count": h}),
+                       out_hist(layer, pool))
+            log.info("stats %s/%s/%s/%s: n=%d cos_mean=%.3f pr=%.1f (%.1fs)", teacher, mask, layer, pool,
+                     st["n"], st["cos_mean"], st["participation_ratio"], time.time() - t0)
+
+
+def retrieval_cells(paths, teacher: str, items_path, layers, pools, ks, index_cfg: dict, out_csv) -> None:
+    """Experiment 0.2 (latent vectors) for every (layer, pool in mean/last) of one teacher."""
+    items = read_items(items_path)
+    for layer in layers:
+        for pool in pools:
+            t0 = time.time()
+            V = grid.bench_vectors(paths, layer, pool)
+            m = bench_metrics(items, V, ks=ks, **index_cfg)
+            m.insert(0, "method", "latent")
+            m.insert(0, "pool", pool)
+            m.insert(0, "layer", layer)
+            m.insert(0, "teacher", teacher)
+            write_csv(m, out_csv(layer, pool))
+            allr = m[m["origin"] == "all"].set_index("task")
+            log.info("retrieval %s/%s/%s: refactor R@1=%.3f spec R@1=%.3f (%.1fs)", teacher, layer, pool,
+                     allr.loc["refactor", "recall@1"] if "refactor" in allr.index else np.nan,
+                     allr.loc["spec", "recall@1"] if "spec" in allr.index else np.nan, time.time() - t0)
+
+
+def probe_sample(regions_csv, properties_csv, region_index: np.ndarray, max_samples: int | None, seed: int):
+    """Rows of the mask table that are functions with properties and latents, a seeded
+    sample of at most ``max_samples``: ``(positions into region_index, props, groups)``."""
+    regions = pd.read_csv(regions_csv, usecols=["region_id", "func_key", "package", "file_id"],
+                          dtype={"func_key": str, "package": str}, keep_default_na=False)
+    regions["row"] = np.arange(len(regions))
+    props = pd.read_csv(properties_csv, dtype={"func_key": str}, keep_default_na=False)
+    if "parse_ok" in props.columns:
+        props = props[props["parse_ok"].astype(str).str.lower() == "true"]
+    props = props.drop(columns=[c for c in ("file_id", "qualname", "split", "package", "parse_ok")
+                                if c in props.columns])
+    regions = regions[regions["func_key"] != ""].drop_duplicates("func_key")
+    pos_of = pd.Series(np.arange(len(region_index)), index=region_index)
+    regions = regions[regions["row"].isin(pos_of.index)]
+    df = regions.merge(props, on="func_key", how="inner").sort_values("func_key").reset_index(drop=True)
+    df = df.iloc[sample_rows(len(df), max_samples, seed)].reset_index(drop=True)
+    pos = pos_of.loc[df["row"].to_numpy()].to_numpy()
+    groups = df["package"].astype(str).to_numpy()
+    if len(np.unique(groups)) < 2:
+        # a single package (tiny slices): group by file instead, so no file is split
+        log.warning("probes: only %d package(s) among the sampled functions; grouping the CV by file",
+                    len(np.unique(groups)))
+        groups = np.array([f"file{f}" for f in df["file_id"]])
+    return pos, df, groups
+
+
+def probe_cells(paths, teacher: str, mask: str, regions_csv, properties_csv, layers, pools, cfg: dict,
+                out_csv, out_surface) -> None:
+    """Experiment 0.3 for every (layer, pool in mean/last) of one (teacher, mask), plus the
+    surface baseline (body length in tokens, this teacher's tokenizer) on the same folds."""
+    meta = grid.region_meta(paths, mask)
+    pos, df, groups = probe_sample(regions_csv, properties_csv, meta["region_index"],
+                                   cfg.get("max_samples"), cfg.get("seed", 0))
+    log.info("probes %s/%s: %d functions, %d CV groups", teacher, mask, len(df), len(np.unique(groups)))
+    head = {"teacher": teacher, "mask": mask,
+            "grouping": "file" if str(groups[0]).startswith("file") and len(df) and
+            df["package"].nunique() < 2 else "package"}
+    surf = probe_all(np.log1p(meta["n_tokens"][pos].astype(float))[:, None], df, groups, cfg)
+    write_csv(pd.concat([pd.DataFrame({**head, "layer": "-", "pool": "-", "features": "surface"},
+                                       index=surf.index), surf], axis=1), out_surface)
+    for layer in layers:
+        for pool in pools:
+            t0 = time.time()
+            _, V = grid.region_vectors(paths, mask, layer, pool)
+            r = probe_all(V[pos], df, groups, cfg)
+            write_csv(pd.concat([pd.DataFrame({**head, "layer": layer, "pool": pool, "features": "latent"},
+                                               index=r.index), r], axis=1), out_csv(layer, pool))
+            log.info("probes %s/%s/%s/%s done (%.1fs): %s", teacher, mask, layer, pool, time.time() - t0,
+                     json.dumps({p: round(v, 3) for p, v in zip(r["property"], r["r2_mean"].fillna(r["acc_mean"]))}))
