@@ -1,0 +1,232 @@
+# Stage: Phase 2 (Experiments 2.1 and 2.2). Needs rules/teacher.smk, extract.smk and
+# student.smk included before it (TEACHERS, latent_files, student_cfg, ST_TEACHERS).
+#
+# 2.1 teacher ablation — identical students (student.* config, `main` design) per teacher
+#     of phase2.teachers and seed of phase2.seeds, plus the untrained student (the floor).
+#     The student of (teacher, seed == config seed) IS the student stage's
+#     results/students/{teacher}/main/final.pt (reused, never trained twice); other seeds:
+#       phase2_train_student  results/phase2/teachers/{teacher}/seed{seed}/final.pt   [GPU]
+# 2.2 compute allocation (phase2.compute; the `train` teacher compute.teacher):
+#       phase2_alloc          results/phase2/alloc/seed{seed}/p{pct}/final.pt, run.json  [GPU]
+#                             one job per sweep point: teacher trained with pct% of the
+#                             FLOPs budget, one forward pass over the student's regions
+#                             (windows of results/latents/{teacher}), student with the rest
+#       phase2_curve_teachers results/phase2/curve/teachers/step{N}/ + curve.csv          [GPU]
+#                             the teacher's Stage-1 run replayed to its snapshot steps
+#       phase2_curve_student  results/phase2/curve/seed{seed}/step{N}/final.pt           [GPU]
+#                             (step 0 = the random twin's 2.1 student when one is configured,
+#                             the last step = the teacher's own 2.1 student)
+# Evaluation (every student, the same Phase-0 tasks on the student's representations):
+#       phase2_eval           results/phase2/eval/{kind}/seed{seed}/{point}.json
+# Report:
+#       phase2_report         results/phase2/exp21_teachers.csv, exp22_compute.csv,
+#                             criterion.json, results/tables/exp21_teachers.tex,
+#                             exp22_compute.tex, results/figures/exp21_teachers.{pdf,png},
+#                             exp22_allocation.{pdf,png}, exp22_undertrained.{pdf,png},
+#                             results/macros/phase2.tex
+
+include: "phase2_common.smk"
+
+if P2_ON:
+
+    rule phase2_train_student:
+        input:
+            latents=lambda wc: latent_files(wc.teacher),
+        output:
+            final=f"{RES}/phase2/teachers/{{teacher}}/seed{{seed}}/final.pt",
+            metrics=f"{RES}/phase2/teachers/{{teacher}}/seed{{seed}}/metrics.csv",
+            summary=f"{RES}/phase2/teachers/{{teacher}}/seed{{seed}}/summary.json",
+            run=f"{RES}/phase2/teachers/{{teacher}}/seed{{seed}}/run.json",
+        params:
+            cfg=P2_CFG,
+            seed=lambda wc: int(wc.seed),
+        wildcard_constraints:
+            teacher=_alt(TEACHER_NAMES),
+            seed=r"\d+",
+        threads: 2
+        log:
+            logfile("phase2_train_student", "{teacher}/seed{seed}"),
+        benchmark:
+            benchfile("phase2_train_student", "{teacher}/seed{seed}")
+        conda:
+            "../envs/torch.yaml"
+        resources:
+            mem_mb=4000,
+            runtime=P2_RUNTIME,
+            gpu=P2_GPU,
+        script:
+            "../scripts/phase2_train_student.py"
+
+    rule phase2_alloc:
+        input:
+            files=f"{RES}/corpus/{CORPUS}/files.jsonl",
+            regions=P2_FIM_MASK_CSV,
+            tokenizer=f"{RES}/teachers/{P2_CT}/tokenizer",
+            latents=latent_files(P2_CT),
+        output:
+            final=f"{RES}/phase2/alloc/seed{{seed}}/p{{pct}}/final.pt",
+            metrics=f"{RES}/phase2/alloc/seed{{seed}}/p{{pct}}/metrics.csv",
+            summary=f"{RES}/phase2/alloc/seed{{seed}}/p{{pct}}/summary.json",
+            run=f"{RES}/phase2/alloc/seed{{seed}}/p{{pct}}/run.json",
+        params:
+            entry=P2_CT_ENTRY,
+            cfg=P2_CFG,
+            total_flops=float(P2_COMP.get("total_flops", 1.5e12)),
+            pct=lambda wc: int(wc.pct),
+            seed=lambda wc: int(wc.seed),
+            max_regions=P2_COMP.get("max_regions"),
+        wildcard_constraints:
+            seed=r"\d+",
+            pct=r"\d+",
+        threads: 2
+        log:
+            logfile("phase2_alloc", "seed{seed}/p{pct}"),
+        benchmark:
+            benchfile("phase2_alloc", "seed{seed}/p{pct}")
+        conda:
+            "../envs/torch.yaml"
+        resources:
+            mem_mb=6000,
+            runtime=P2_RUNTIME,
+            gpu=P2_GPU,
+        script:
+            "../scripts/phase2_alloc.py"
+
+    rule phase2_curve_teachers:
+        input:
+            files=f"{RES}/corpus/{CORPUS}/files.jsonl",
+            regions=P2_FIM_MASK_CSV,
+            tokenizer=f"{RES}/teachers/{P2_CT}/tokenizer",
+            final_model=f"{RES}/teachers/{P2_CT}/model/config.json",
+        output:
+            curve=f"{RES}/phase2/curve/teachers/curve.csv",
+            snapshots=[f"{RES}/phase2/curve/teachers/step{s}/config.json" for s in P2_SNAPS],
+        params:
+            entry=P2_CT_ENTRY,
+            steps=P2_SNAPS,
+            seed=config["seed"],
+        threads: 2
+        log:
+            logfile("phase2_curve_teachers"),
+        benchmark:
+            benchfile("phase2_curve_teachers")
+        conda:
+            "../envs/torch.yaml"
+        resources:
+            mem_mb=6000,
+            runtime=P2_RUNTIME,
+            gpu=P2_GPU,
+        script:
+            "../scripts/phase2_curve_teachers.py"
+
+    rule phase2_curve_student:
+        input:
+            teacher=f"{RES}/phase2/curve/teachers/step{{step}}/config.json",
+            latents=latent_files(P2_CT),
+        output:
+            final=f"{RES}/phase2/curve/seed{{seed}}/step{{step}}/final.pt",
+            metrics=f"{RES}/phase2/curve/seed{{seed}}/step{{step}}/metrics.csv",
+            summary=f"{RES}/phase2/curve/seed{{seed}}/step{{step}}/summary.json",
+            run=f"{RES}/phase2/curve/seed{{seed}}/step{{step}}/run.json",
+        params:
+            cfg=P2_CFG,
+            seed=lambda wc: int(wc.seed),
+            max_regions=P2_COMP.get("max_regions"),
+            device=(P2_CT_ENTRY.get("training") or {}).get("device", "auto"),
+        wildcard_constraints:
+            seed=r"\d+",
+            step=r"\d+",
+        threads: 2
+        log:
+            logfile("phase2_curve_student", "seed{seed}/step{step}"),
+        benchmark:
+            benchfile("phase2_curve_student", "seed{seed}/step{step}")
+        conda:
+            "../envs/torch.yaml"
+        resources:
+            mem_mb=4000,
+            runtime=P2_RUNTIME,
+            gpu=P2_GPU,
+        script:
+            "../scripts/phase2_curve_student.py"
+
+    rule phase2_eval:
+        input:
+            unpack(p2_eval_inputs),
+        output:
+            json=f"{RES}/phase2/eval/{{kind}}/seed{{seed}}/{{point}}.json",
+        params:
+            entry=lambda wc: teacher_entry(p2_eval_teacher(wc)),
+            index=lambda wc: teacher_index(p2_eval_teacher(wc)),
+            ident=p2_eval_ident,
+            cfg=P2_CFG,
+            eval=P2_EVAL,
+            probes=P2_PROBES,
+            seed=lambda wc: int(wc.seed),
+            results_dir=lambda wc, input: os.path.dirname(os.path.dirname(input.bench_items)),
+        wildcard_constraints:
+            kind="teachers|alloc|curve",
+            seed=r"\d+",
+            point=r"[^/]+",
+        threads: 2
+        log:
+            logfile("phase2_eval", "{kind}/seed{seed}/{point}"),
+        benchmark:
+            benchfile("phase2_eval", "{kind}/seed{seed}/{point}")
+        conda:
+            "../envs/torch.yaml"
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        script:
+            "../scripts/phase2_eval.py"
+
+    P2_TABLES = [f"{RES}/tables/exp21_teachers.tex", f"{RES}/tables/exp22_compute.tex"]
+    P2_FIGURES = [f"{RES}/figures/exp21_teachers.pdf", f"{RES}/figures/exp22_allocation.pdf",
+                  f"{RES}/figures/exp22_undertrained.pdf"]
+    P2_MACROS = [f"{RES}/macros/phase2.tex"]
+
+    rule phase2_report:
+        input:
+            teachers=[p2_eval21(t, s) for s in P2_SEEDS for t in P2_TEACHERS + ["untrained"]],
+            alloc=[f"{RES}/phase2/eval/alloc/seed{s}/p{p}.json" for s in P2_CSEEDS for p in P2_PCTS]
+            if P2_COMPUTE_ON else [],
+            curve=[pt["json"] for pt in P2_CURVE_POINTS],
+            curve_csv=[f"{RES}/phase2/curve/teachers/curve.csv"] if P2_COMPUTE_ON else [],
+            teacher_info=[f"{RES}/teachers/{P2_CT}/train_info.json"] if P2_COMPUTE_ON else [],
+        output:
+            csv21=f"{RES}/phase2/exp21_teachers.csv",
+            csv22=f"{RES}/phase2/exp22_compute.csv",
+            criterion=f"{RES}/phase2/criterion.json",
+            table21=P2_TABLES[0],
+            table22=P2_TABLES[1],
+            fig21=P2_FIGURES[0],
+            fig21_png=P2_FIGURES[0].replace(".pdf", ".png"),
+            fig22_alloc=P2_FIGURES[1],
+            fig22_alloc_png=P2_FIGURES[1].replace(".pdf", ".png"),
+            fig22_curve=P2_FIGURES[2],
+            fig22_curve_png=P2_FIGURES[2].replace(".pdf", ".png"),
+            macros=P2_MACROS[0],
+        params:
+            metric=P2.get("metric", "refactor_mrr"),
+            table_metrics=P2.get("table_metrics", ["refactor_mrr", "spec_mrr", "probe_score"]),
+            small=P2.get("small_teacher"),
+            large=P2.get("large_teacher"),
+            curve_points=P2_CURVE_POINTS,
+        log:
+            logfile("phase2_report"),
+        benchmark:
+            benchfile("phase2_report")
+        conda:
+            "../envs/workflow.yaml"
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        script:
+            "../scripts/phase2_report.py"
+
+    ALL_TARGETS += P2_TABLES + P2_FIGURES + [p.replace(".pdf", ".png") for p in P2_FIGURES] + P2_MACROS
+    ALL_TARGETS += [f"{RES}/phase2/exp21_teachers.csv", f"{RES}/phase2/exp22_compute.csv"]
+    PAPER_TABLES += P2_TABLES
+    PAPER_FIGURES += P2_FIGURES
+    PAPER_MACROS += P2_MACROS
