@@ -46,7 +46,9 @@ def booktabs(df: pd.DataFrame, caption: str | None = None, label: str | None = N
     body = "\n".join(lines)
     if not float_env:
         return body + "\n"
-    out = [r"\begin{table}[tbp]", r"\centering", r"\small", r"\resizebox{\linewidth}{!}{%", body + "%", "}"]
+    # Natural size; shrunk to the line width only when wider (plain LaTeX, no package).
+    out = [r"\begin{table}[tbp]", r"\centering", r"\small", r"\sbox0{%", body + "%", "}%",
+           r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi"]
     if caption:
         out.append(r"\caption{" + caption + "}")
     if label:

@@ -1,0 +1,80 @@
+"""Incremental rebuilds: after a full smoke run, changing a paper/plotting or probe
+setting schedules only analysis, table and paper jobs - never extraction or training.
+Checked with `snakemake -n` and an overlay config (slow: needs one full smoke run)."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swejepa.paper import dry_run_jobs, parse_job_stats, run_snakemake
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "config" / "smoke.yaml"
+# Rules that must never rerun for a probe/plotting change.
+EXPENSIVE = re.compile(r"^(corpus|mask|properties|retrieval_items|extract\w*|teacher\w*|\w*_teacher|train\w*"
+                       r"|\w*_train|\w*_train_\w+|decoder_prepare|phase2_alloc|phase2_curve_\w+)$")
+
+
+def test_parse_job_stats():
+    text = ("Job stats:\njob                 count\n----------------  -------\n"
+            "paper_report            1\nprobe              12\ntotal                  13\n\nReasons: ...")
+    assert parse_job_stats(text) == {"paper_report": 1, "probe": 12}
+    assert parse_job_stats("Nothing to be done (all requested files are present and up to date).") == {}
+    assert all(EXPENSIVE.match(r) for r in ("extract", "train_teacher", "random_teacher", "student_train",
+                                            "decoder_train", "teacher_tokenizer", "phase2_train_student",
+                                            "phase2_alloc", "phase2_curve_student"))
+    assert not any(EXPENSIVE.match(r) for r in ("phase0_probes", "student_eval", "paper_pdf", "student_report",
+                                              "phase2_eval", "phase2_report"))
+
+
+def _config():
+    from swejepa.config import load_config
+    return load_config(REPO / "config.yaml", SMOKE)
+
+
+def _probe_override(cfg):
+    """Change one scalar probe setting (whatever the probe stage calls it)."""
+    for sec in ("probes", "probe"):
+        for key, val in (cfg.get(sec) or {}).items():
+            if isinstance(val, bool):
+                return {sec: {key: not val}}
+            if isinstance(val, int) and key not in ("seed",):
+                return {sec: {key: val + 1}}
+            if isinstance(val, float):
+                return {sec: {key: val * 0.5}}
+    return None
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    work = tmp_path_factory.mktemp("incremental")
+    run_snakemake(work, [SMOKE], ["paper_sources"], 2, timeout=3600)
+    assert dry_run_jobs(work, [SMOKE], ["paper_sources"]) == {}, "a second run must have nothing to do"
+    return work
+
+
+def _dry(work, override, tmp_path):
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump(override))
+    return dry_run_jobs(work, [SMOKE, overlay], ["paper_sources"])
+
+
+@pytest.mark.slow
+def test_paper_setting_reruns_only_paper_jobs(built, tmp_path):
+    jobs = _dry(built, {"paper": {"report_dpi": 123}}, tmp_path)
+    assert "paper_report" in jobs
+    assert all(r.startswith("paper") or r == "all" for r in jobs), jobs
+
+
+@pytest.mark.slow
+def test_probe_setting_never_reruns_extraction_or_training(built, tmp_path):
+    override = _probe_override(_config())
+    if override is None:
+        pytest.skip("no probe stage in this configuration yet")
+    jobs = _dry(built, override, tmp_path)
+    assert jobs, f"changing {override} must rerun something (at least the provenance)"
+    if list((built / "results").glob("probes/**/*.csv")):  # probes ran in this configuration
+        assert any("probe" in r for r in jobs), f"changing {override} must rerun the probes: {jobs}"
+    assert not [r for r in jobs if EXPENSIVE.match(r)], jobs
