@@ -23,6 +23,12 @@ include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/mask.smk"
 include: "rules/properties.smk"
+include: "rules/teacher.smk"
+include: "rules/extract.smk"
+include: "rules/phase0.smk"
+include: "rules/student.smk"
+include: "rules/decoder.smk"
+include: "rules/phase2.smk"
 # Keep LAST: consumes the complete PAPER_* lists and ALL_TARGETS of the stages above.
 include: "rules/paper.smk"
 

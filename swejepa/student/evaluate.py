@@ -1,0 +1,223 @@
+"""Evaluation of students: the seed's success check, representations, Experiment 1.2.
+
+- :func:`success_check` — on the val split: the predicted latent's distance to its own
+  target vs. to the targets of other masked positions (ratio), and top-1 accuracy of
+  picking the own target among ``n_candidates`` random others; per token (others from
+  other regions) and per region (mean-pooled predictions and targets). Also the
+  collapse monitor: std of predictions across positions vs. that of the targets.
+- :func:`region_representations` / :func:`text_representations` — the student's
+  representation of a region or a benchmark snippet: the encoder's output over the
+  *unmasked* code mean-pooled over the span (``encoder``), or the predictor's output
+  for the masked span mean-pooled (``predictor``).
+- :func:`checkpoint_metrics` — Experiment 1.2: for each checkpoint its val loss and
+  the Phase 0 downstream metrics on the student's representations, computed with
+  Phase 0's own functions (:func:`swejepa.analysis.retrieval.bench_metrics`, which
+  ranks with ``retrieval_metrics``' index, and :func:`swejepa.analysis.probes.probe_all`).
+- :func:`correlation_table` — least-squares fit of each downstream metric on the loss, R².
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data import StudentData, collate, make_batch
+from .masking import Example, full_view
+from .train import autocast_for, evaluate_loss, merge_defaults, normalise_targets, to_device
+
+
+def _dist(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
+    """Row-wise distance in the training loss's geometry (broadcasting over leading dims)."""
+    d = a - b
+    return d.abs().mean(-1) if kind == "l1" else d.pow(2).mean(-1)
+
+
+@torch.no_grad()
+def predict_regions(model, data: StudentData, regions, cfg, device="cpu", batch_size=32):
+    """Predictions and (normalised) targets of every masked token of ``regions``:
+    ``(P [N, d], T [N, d], owner [N])`` with ``owner`` the position in ``regions``."""
+    cfg = merge_defaults(cfg)
+    model.eval()
+    amp = autocast_for(device, cfg["train"]["dtype"])
+    P, T, own = [], [], []
+    for i in range(0, len(regions), batch_size):
+        chunk = regions[i:i + batch_size]
+        b = to_device(make_batch(data, chunk, cfg["max_len"], cfg["max_targets"], cfg["context"]), device)
+        with amp:
+            p = model(b).float()
+        t = normalise_targets(b["targets"], cfg["target_norm"])
+        m = b["tgt_mask"]
+        P.append(p[m].cpu())
+        T.append(t[m].cpu())
+        own.append(np.repeat(np.arange(i, i + len(chunk)), m.sum(1).cpu().numpy()))
+    return torch.cat(P), torch.cat(T), np.concatenate(own)
+
+
+def _own_vs_others(P: torch.Tensor, T: torch.Tensor, owner: np.ndarray, n_candidates: int, kind: str,
+                   rng: np.random.Generator) -> dict:
+    n = len(P)
+    if n < 2 or len(np.unique(owner)) < 2:
+        return {"ratio": float("nan"), "top1": float("nan"), "n": int(n), "n_candidates": 0}
+    k = int(min(n_candidates, n - 1))
+    others = np.empty((n, k), np.int64)
+    for i in range(n):
+        cand = rng.integers(0, n, size=4 * k + 8)
+        cand = cand[owner[cand] != owner[i]][:k]
+        while len(cand) < k:  # very few regions: fill from all other owners
+            pool = np.flatnonzero(owner != owner[i])
+            cand = np.concatenate([cand, rng.choice(pool, size=k - len(cand))])
+        others[i] = cand
+    d_own = _dist(P, T, kind)                                  # [n]
+    d_oth = _dist(P[:, None, :], T[torch.from_numpy(others)], kind)  # [n, k]
+    return {"ratio": float(d_own.mean() / d_oth.mean()),
+            "top1": float((d_own[:, None] < d_oth).all(1).float().mean()),
+            "n": int(n), "n_candidates": k}
+
+
+def success_check(model, data: StudentData, regions, cfg, n_candidates: int = 31, seed: int = 0,
+                  device: str = "cpu") -> dict:
+    """The seed's success check (see module doc). ``chance_top1`` = 1 / (k + 1)."""
+    cfg = merge_defaults(cfg)
+    kind = cfg["train"]["loss"]
+    P, T, owner = predict_regions(model, data, np.asarray(regions), cfg, device)
+    rng = np.random.default_rng(seed)
+    tok = _own_vs_others(P, T, owner, n_candidates, kind, rng)
+    uniq = np.unique(owner)
+    Pr = torch.stack([P[torch.from_numpy(owner == u)].mean(0) for u in uniq])
+    Tr = torch.stack([T[torch.from_numpy(owner == u)].mean(0) for u in uniq])
+    reg = _own_vs_others(Pr, Tr, np.arange(len(uniq)), n_candidates, kind, rng)
+    out = {"loss": float(_dist(P, T, kind).mean()), "pred_std": float(P.std(0).mean()),
+           "target_std": float(T.std(0).mean())}
+    out["std_ratio"] = out["pred_std"] / max(out["target_std"], 1e-12)
+    out.update({f"token_{k}": v for k, v in tok.items()})
+    out.update({f"region_{k}": v for k, v in reg.items()})
+    out["token_chance_top1"] = 1.0 / (tok["n_candidates"] + 1) if tok["n_candidates"] else float("nan")
+    out["region_chance_top1"] = 1.0 / (reg["n_candidates"] + 1) if reg["n_candidates"] else float("nan")
+    return out
+
+
+# ----------------------------------------------------------------------------- representations
+
+@torch.no_grad()
+def _pool_views(model, views, device, batch_size=32) -> np.ndarray:
+    """``views``: list of (ids, pos, span_a, span_b) -> mean encoder output over each span."""
+    model.eval()
+    out = []
+    for i in range(0, len(views), batch_size):
+        chunk = views[i:i + batch_size]
+        exs = [Example(ids, pos, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, (0, 0))
+               for ids, pos, _, _ in chunk]
+        # collate needs at least one target column; give every example a dummy one
+        for e in exs:
+            e.tgt_pos = np.zeros(1, np.int64)
+            e.tgt_rows = np.zeros(1, np.int64)
+        b = to_device(collate(exs), device)
+        h = model.encode(b["ctx_ids"], b["ctx_pos"], b["ctx_mask"]).float()
+        for j, (_, _, a, e) in enumerate(chunk):
+            e = max(e, a + 1)
+            out.append(h[j, a:e].mean(0).cpu().numpy())
+    return np.stack(out) if out else np.zeros((0, 0), np.float32)
+
+
+def region_representations(model, data: StudentData, regions, cfg, how: str = "encoder",
+                           device: str = "cpu") -> np.ndarray:
+    """One vector per region (see module doc)."""
+    cfg = merge_defaults(cfg)
+    regions = np.asarray(regions)
+    if how == "predictor":
+        P, _, owner = predict_regions(model, data, regions, cfg, device)
+        return np.stack([P[torch.from_numpy(owner == i)].mean(0).numpy() for i in range(len(regions))])
+    if how != "encoder":
+        raise ValueError(f"representation must be 'encoder' or 'predictor', got {how!r}")
+    views = []
+    for j in regions:
+        w = int(data.window[j])
+        a = int(data.pos_start[j])
+        views.append(full_view(data.input_ids[w], 0, int(data.length[w]), a, a + data.n_tok(int(j)),
+                               cfg["max_len"]))
+    return _pool_views(model, views, device)
+
+
+def text_representations(model, token_ids: list, spans: list, cfg, device: str = "cpu") -> np.ndarray:
+    """Encoder representations of tokenised snippets, mean over token span ``[a, b)``."""
+    cfg = merge_defaults(cfg)
+    views = []
+    for ids, (a, b) in zip(token_ids, spans):
+        ids = np.asarray(ids, np.int64)
+        a = int(min(max(a, 0), max(len(ids) - 1, 0)))
+        b = int(max(min(b, len(ids)), a + 1))
+        views.append(full_view(ids, 0, len(ids), a, b, cfg["max_len"]))
+    return _pool_views(model, views, device)
+
+
+def tokenize_items(tokenizer, items: pd.DataFrame):
+    """Token ids (with the teacher's special tokens around them, as in extraction) and the
+    token span of ``[span_start_char, span_end_char)`` of every benchmark item."""
+    from ..extract import special_layout
+    from ..teachers.fim import token_span
+
+    pre, post = special_layout(tokenizer)
+    ids_out, spans = [], []
+    for text, s0, s1 in zip(items["text"], items["span_start_char"], items["span_end_char"]):
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        off = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+        a, b = token_span(off, int(s0), int(s1))
+        ids_out.append(list(pre) + list(enc["input_ids"]) + list(post))
+        spans.append((a + len(pre), b + len(pre)))
+    return ids_out, spans
+
+
+# ----------------------------------------------------------------------------- Experiment 1.2
+
+def downstream_metrics(model, data: StudentData, cfg, *, items=None, item_tokens=None, probe=None,
+                       probe_cfg=None, how="encoder", device="cpu") -> dict:
+    """Phase 0 retrieval (bench items) and probes (regions) on the student's representations.
+
+    ``probe`` = ``(positions into data's regions, props DataFrame, groups)`` as returned by
+    :func:`swejepa.analysis.run.probe_sample`. Returns flat ``{metric: value}``."""
+    out: dict = {}
+    if items is not None and item_tokens is not None and len(items):
+        from ..analysis.retrieval import bench_metrics
+
+        V = text_representations(model, item_tokens[0], item_tokens[1], cfg, device)
+        m = bench_metrics(items, V)
+        for _, r in m[m["origin"] == "all"].iterrows():
+            for col in ("recall@1", "recall@5", "mrr"):
+                if col in r and pd.notna(r[col]):
+                    out[f"{r['task']}_{col.replace('@', '')}"] = float(r[col])
+    if probe is not None and len(probe[0]):
+        from ..analysis.probes import probe_all
+
+        pos, props, groups = probe
+        X = region_representations(model, data, np.asarray(pos), cfg, how, device)
+        r = probe_all(X, props, groups, probe_cfg)
+        for _, row in r.iterrows():
+            if row["task"] == "regression":
+                out[f"probe_{row['property']}_r2"] = float(row["r2_mean"])
+            else:
+                out[f"probe_{row['property']}_acc"] = float(row["acc_mean"])
+    return out
+
+
+def checkpoint_metrics(ckpt_paths, data: StudentData, cfg, val_regions, *, items=None, item_tokens=None,
+                       probe=None, probe_cfg=None, how="encoder", device="cpu", log=None) -> pd.DataFrame:
+    """One row per checkpoint: step, flops, val loss, and :func:`downstream_metrics`."""
+    from .checkpoint import load_weights
+
+    cfg = merge_defaults(cfg)
+    rows = []
+    for p in ckpt_paths:
+        model, meta = load_weights(p, device)
+        amp = autocast_for(device, cfg["train"]["dtype"])
+        ev = evaluate_loss(model, data, np.asarray(val_regions), cfg, device, amp)
+        row = {"step": int(meta["step"]), "flops": float(meta.get("flops", 0.0)), **ev}
+        row.update(downstream_metrics(model, data, cfg, items=items, item_tokens=item_tokens, probe=probe,
+                                      probe_cfg=probe_cfg, how=how, device=device))
+        rows.append(row)
+        if log is not None:
+            log.info("checkpoint %s: %s", p, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
+    return pd.DataFrame(rows).sort_values("step").reset_index(drop=True)
+
+
+from .report import correlation_table, linear_fit  # noqa: E402,F401  (re-exported)
