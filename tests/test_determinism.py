@@ -33,10 +33,17 @@ def test_compare_trees_finds_differences(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_runs_are_byte_identical(tmp_path):
+def test_smoke_runs_are_byte_identical(smoke_run, tmp_path):
+    """A second smoke run from an empty results directory, compared with the session's
+    shared run (scripts/paper_check_determinism.py runs both itself when used alone)."""
+    from swejepa.paper import run_snakemake
+
+    run2 = tmp_path / "run2"
+    run_snakemake(run2, [REPO / "config" / "smoke.yaml"], ["paper_sources"], 2, timeout=3600)
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "paper_check_determinism.py"),
-                        "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=3600)
+                        "--compare", str(smoke_run.results), str(run2 / "results")],
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert "DETERMINISTIC" in r.stdout
     # the check compared real products, not two empty trees
-    assert list((tmp_path / "run1" / "results").glob("**/*.csv"))
+    assert len(list((run2 / "results").glob("**/*.csv"))) > 20

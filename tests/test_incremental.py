@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swejepa.paper import dry_run_jobs, parse_job_stats, run_snakemake
+from swejepa.paper import dry_run_jobs, parse_job_stats
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
@@ -48,9 +48,8 @@ def _probe_override(cfg):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    work = tmp_path_factory.mktemp("incremental")
-    run_snakemake(work, [SMOKE], ["paper_sources"], 2, timeout=3600)
+def built(smoke_run):
+    work = smoke_run.workdir
     assert dry_run_jobs(work, [SMOKE], ["paper_sources"]) == {}, "a second run must have nothing to do"
     return work
 
