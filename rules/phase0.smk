@@ -11,23 +11,7 @@
 #   0.3 probes    one job per (teacher, mask) -> results/probes/{teacher}/{mask}/{layer}_{pool}.csv
 #                 for pools mean/last only (+ surface.csv, the body-length baseline).
 
-P0_TEACHERS = [t["name"] for t in config.get("teachers", [])]
-P0_LAYERS = config["grid"]["layers"]
-P0_POOLS = config["grid"]["pools"]
-P0_VPOOLS = [p for p in P0_POOLS if p != "none"]  # one vector per region: retrieval, probes
-P0_SHARDS = int(config.get("extract", {}).get("n_shards", 1))
-
-
-def p0_latents(wildcards):
-    """Every shard file of one teacher (names written by the extract rules)."""
-    if "latent_files" in globals():  # rules/extract.smk: the one definition of the names
-        return latent_files(wildcards.teacher)
-    return [f"{RES}/latents/{wildcards.teacher}/shard{i}of{P0_SHARDS}.h5" for i in range(P0_SHARDS)]
-
-
-def p0_cells(pattern, pools, **fixed):
-    """Per-cell paths of one job: ``pattern`` with {layer}/{pool} filled, others kept."""
-    return [pattern.format(layer=l, pool=p, **fixed) for l in P0_LAYERS for p in pools]
+include: "phase0_common.smk"
 
 
 rule retrieval_items:
@@ -58,8 +42,8 @@ rule phase0_stats:
     input:
         latents=p0_latents,
     output:
-        cells=p0_cells(RES + "/stats/{{teacher}}/{{mask}}/{layer}_{pool}.csv", P0_POOLS),
-        hists=p0_cells(RES + "/stats/{{teacher}}/{{mask}}/{layer}_{pool}_hist.csv", P0_POOLS),
+        cells=p0_cells(P0_STATS_CELL, P0_POOLS),
+        hists=p0_cells(P0_STATS_HIST, P0_POOLS),
     params:
         layers=P0_LAYERS,
         pools=P0_POOLS,
@@ -87,7 +71,7 @@ rule phase0_retrieval:
         latents=p0_latents,
         bench_items=f"{RES}/bench/retrieval_items.jsonl",
     output:
-        cells=p0_cells(RES + "/retrieval/{{teacher}}/{layer}_{pool}.csv", P0_VPOOLS),
+        cells=p0_cells(P0_RETRIEVAL_CELL, P0_VPOOLS),
     params:
         layers=P0_LAYERS,
         pools=P0_VPOOLS,
@@ -134,7 +118,7 @@ rule phase0_probes:
         regions=f"{RES}/masks/{CORPUS}/{{mask}}.csv",
         properties=f"{RES}/properties/{CORPUS}/properties.csv",
     output:
-        cells=p0_cells(RES + "/probes/{{teacher}}/{{mask}}/{layer}_{pool}.csv", P0_VPOOLS),
+        cells=p0_cells(P0_PROBES_CELL, P0_VPOOLS),
         surface=f"{RES}/probes/{{teacher}}/{{mask}}/surface.csv",
     params:
         layers=P0_LAYERS,
@@ -161,9 +145,9 @@ P0_MAIN_MASK = "ast" if "ast" in MASKS else MASKS[0]  # mask shown in the paper 
 rule phase0_stats_combine:
     input:
         cells=[c for t in P0_TEACHERS for m in MASKS
-               for c in p0_cells(RES + "/stats/{teacher}/{mask}/{layer}_{pool}.csv", P0_POOLS, teacher=t, mask=m)],
+               for c in p0_cells(P0_STATS_CELL, P0_POOLS, teacher=t, mask=m)],
         hists=[c for t in P0_TEACHERS for m in MASKS
-               for c in p0_cells(RES + "/stats/{teacher}/{mask}/{layer}_{pool}_hist.csv", P0_POOLS, teacher=t, mask=m)],
+               for c in p0_cells(P0_STATS_HIST, P0_POOLS, teacher=t, mask=m)],
     output:
         csv=f"{RES}/stats/all.csv",
         table=f"{RES}/tables/exp01_stats.tex",
@@ -189,7 +173,7 @@ rule phase0_stats_combine:
 rule phase0_retrieval_combine:
     input:
         cells=[c for t in P0_TEACHERS
-               for c in p0_cells(RES + "/retrieval/{teacher}/{layer}_{pool}.csv", P0_VPOOLS, teacher=t)],
+               for c in p0_cells(P0_RETRIEVAL_CELL, P0_VPOOLS, teacher=t)],
         lexical=f"{RES}/retrieval/lexical.csv",
     output:
         csv=f"{RES}/retrieval/all.csv",
@@ -217,7 +201,7 @@ rule phase0_retrieval_report:
     input:
         latents=p0_latents,
         bench_items=f"{RES}/bench/retrieval_items.jsonl",
-        cells=lambda wc: p0_cells(RES + "/retrieval/{teacher}/{layer}_{pool}.csv", P0_VPOOLS, teacher=wc.teacher),
+        cells=lambda wc: p0_cells(P0_RETRIEVAL_CELL, P0_VPOOLS, teacher=wc.teacher),
     output:
         report=f"{RES}/reports/retrieval_{{teacher}}.md",
     params:
@@ -241,7 +225,7 @@ rule phase0_retrieval_report:
 rule phase0_probes_combine:
     input:
         cells=[c for t in P0_TEACHERS for m in MASKS
-               for c in p0_cells(RES + "/probes/{teacher}/{mask}/{layer}_{pool}.csv", P0_VPOOLS, teacher=t, mask=m)],
+               for c in p0_cells(P0_PROBES_CELL, P0_VPOOLS, teacher=t, mask=m)],
         surface=[f"{RES}/probes/{t}/{m}/surface.csv" for t in P0_TEACHERS for m in MASKS],
     output:
         csv=f"{RES}/probes/all.csv",
