@@ -110,6 +110,18 @@ def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
     return validate_config(config)
 
 
+def with_defaults(defaults: dict, cfg: dict | None) -> dict:
+    """A copy of ``defaults`` with ``cfg`` laid over it, one level deep: a section given
+    as a mapping updates the default section key by key; anything else replaces it."""
+    out = copy.deepcopy(defaults)
+    for k, v in (cfg or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
 def update(base: dict, other: dict) -> dict:
     """Recursive dict merge (lists and scalars are replaced), like Snakemake's."""
     for k, v in other.items():

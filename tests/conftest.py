@@ -10,6 +10,18 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models train faster and reproducibly on one thread (and leave the other
+    core to whatever else runs)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 class SmokeRun:
     def __init__(self, workdir: Path, started: float, targets: list[str]):
         self.workdir = workdir

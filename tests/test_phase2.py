@@ -26,12 +26,7 @@ STUDENT = {"max_len": 32, "max_targets": 8,
                      "lr": 3e-3, "warmup_steps": 1, "eval_batches": 1, "threads": 1, "device": "cpu"}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _source(i: int) -> tuple[str, list[tuple[int, int]]]:

@@ -30,12 +30,7 @@ TINY = {"max_len": 40, "max_targets": 12,
                   "lr": 3e-3, "warmup_steps": 2, "eval_batches": 2, "threads": 1}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

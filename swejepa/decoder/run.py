@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..config import with_defaults
 from . import data as D
 from . import evaluate as E
 from .model import Decoder, count_params, match_params
@@ -49,13 +49,7 @@ SYSTEM_LABELS = {"latent": "decoder + student latent", "nolatent": "decoder, no 
 
 
 def merge_defaults(cfg: dict | None) -> dict:
-    out = copy.deepcopy(DECODER_DEFAULTS)
-    for k, v in (cfg or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = {**out[k], **v}
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
+    return with_defaults(DECODER_DEFAULTS, cfg)
 
 
 def _device(req: str) -> str:

@@ -29,7 +29,6 @@ every ``train.ckpt_every`` steps (and steps 0 and last; Experiment 1.2's data po
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import math
@@ -43,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import with_defaults
 from . import checkpoint as ckpt
 from .data import StudentData, make_batch
 from .masking import plan_example
@@ -90,13 +90,7 @@ class Interrupted(RuntimeError):
 
 
 def merge_defaults(cfg: dict | None) -> dict:
-    out = copy.deepcopy(STUDENT_DEFAULTS)
-    for k, v in (cfg or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = {**out[k], **v}
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
+    return with_defaults(STUDENT_DEFAULTS, cfg)
 
 
 # ----------------------------------------------------------------------------- pieces
