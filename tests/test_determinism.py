@@ -23,6 +23,13 @@ def test_compare_trees_finds_differences(tmp_path):
         (root / "logs").mkdir()
         (root / "logs" / "run.csv").write_text(f"{root}\n")  # logs are never compared
     assert compare_trees(a, b) == []
+    # wall-clock columns may differ between runs; every other column must not
+    (a / "m.csv").write_text("step,loss,tokens_per_s,elapsed_s\n1,0.5,1000.0,0.2\n")
+    (b / "m.csv").write_text("step,loss,tokens_per_s,elapsed_s\n1,0.5,1234.5,0.3\n")
+    assert compare_trees(a, b) == []
+    (b / "m.csv").write_text("step,loss,tokens_per_s,elapsed_s\n1,0.6,1000.0,0.2\n")
+    assert compare_trees(a, b) == ["differs: m.csv"]
+    (b / "m.csv").write_text("step,loss,tokens_per_s,elapsed_s\n1,0.5,1000.0,0.2\n")
     (b / "x" / "y" / "d.csv").write_text("a,b\n1,3\n")
     (a / "tables" / "only_a.tex").write_text("x")
     diffs = compare_trees(a, b)

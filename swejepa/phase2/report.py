@@ -143,7 +143,7 @@ def table22(df: pd.DataFrame, metric: str, path) -> None:
                      "student FLOPs": _num(r["student_flops"]), "teacher FIM loss": _num(r["teacher_fim_loss"]),
                      "student val loss": _num(r["student_val_loss"]),
                      METRIC_LABELS.get(metric, metric): _num(r[metric]),
-                     "probe R2": _num(r["probe_score"]), "wall s": _num(r["wall_s"])})
+                     "probe R2": _num(r["probe_score"])})  # wall times: exp22_compute.csv (not deterministic)
     if not rows:  # 2.2 not configured (no `train` teacher): say so in the table
         rows = [{"run": "not run (phase2.compute.teacher is not a train teacher)"}]
     write_table(pd.DataFrame(rows), path, caption="Experiment 2.2: a fixed training budget (6 x params x tokens) "
