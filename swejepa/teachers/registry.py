@@ -214,6 +214,32 @@ def load_teacher(entry: dict, results_dir: str | os.PathLike = "results", index:
     return model, tok, info
 
 
+def load_causal_lm(entry: dict, results_dir: str | os.PathLike = "results", index: int | None = None,
+                   key: str | None = None):
+    """A pretrained teacher as a trainable causal LM (fp32 master weights) + its tokenizer,
+    with the FIM sentinels it lacks added (Experiment 2.2's fine-tuning sweep).
+
+    Raises :class:`TeacherUnavailable` naming ``key`` (the config key that asked for the
+    fine-tuning) when the teacher is not a causal LM (an encoder such as MiniLM)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from .tokenizer import add_fim_tokens
+
+    where = resolve_source(entry, results_dir, index)
+    cfg = AutoConfig.from_pretrained(where["path"])
+    if cfg.model_type in _BIDIRECTIONAL or getattr(cfg, "is_encoder_decoder", False):
+        raise TeacherUnavailable(
+            f"{key or teacher_key(entry, index)}: teacher '{entry['name']}' ({teacher_key(entry, index)}, "
+            f"model_type {cfg.model_type}) is not a causal LM; fill-in-the-middle fine-tuning needs one")
+    tok = load_tokenizer_from_dir(where["path"])
+    import torch
+
+    model = AutoModelForCausalLM.from_pretrained(where["path"], dtype=torch.float32)
+    added = add_fim_tokens(tok, model)
+    model.config.use_cache = False
+    return model, tok, {**where, "added_tokens": added}
+
+
 _BIDIRECTIONAL = {"bert", "roberta", "distilbert", "xlm-roberta", "electra", "deberta", "deberta-v2", "mpnet",
                   "modernbert", "camembert", "albert"}
 

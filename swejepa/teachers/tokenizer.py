@@ -43,10 +43,42 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 8192, min_freque
 
 
 def sentinel_ids(tokenizer) -> dict[str, int]:
-    ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in
-           (("pad", PAD), ("eos", EOS), ("prefix", FIM_PREFIX), ("suffix", FIM_SUFFIX), ("middle", FIM_MIDDLE))}
+    """Ids of pad, eos and the three FIM sentinels.
+
+    Pretrained tokenizers (Qwen2.5-Coder, Qwen3) carry the same sentinel names as ours
+    but no ``<|pad|>``: pad falls back to the tokenizer's pad token, then to eos."""
     unk = getattr(tokenizer, "unk_token_id", None)
-    missing = [k for k, v in ids.items() if v is None or (unk is not None and v == unk)]
+
+    def tid(tok):
+        i = tokenizer.convert_tokens_to_ids(tok)
+        return None if i is None or (unk is not None and i == unk) else int(i)
+
+    ids = {name: tid(tok) for name, tok in
+           (("pad", PAD), ("eos", EOS), ("prefix", FIM_PREFIX), ("suffix", FIM_SUFFIX), ("middle", FIM_MIDDLE))}
+    if ids["eos"] is None and getattr(tokenizer, "eos_token_id", None) is not None:
+        ids["eos"] = int(tokenizer.eos_token_id)
+    if ids["pad"] is None:
+        pad = getattr(tokenizer, "pad_token_id", None)
+        ids["pad"] = int(pad) if pad is not None else ids["eos"]
+    missing = [k for k, v in ids.items() if v is None]
     if missing:
         raise ValueError(f"tokenizer lacks FIM/special tokens: {missing}")
     return ids
+
+
+def add_fim_tokens(tokenizer, model=None) -> list[str]:
+    """Give a pretrained tokenizer the FIM sentinels (and an eos) it lacks, resizing the
+    model's embeddings to match; returns the tokens added (none for Qwen2.5/Qwen3)."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    have = {t for t in (EOS, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE)
+            if tokenizer.convert_tokens_to_ids(t) not in (None, unk)}
+    add = [t for t in (FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE) if t not in have]
+    if EOS not in have and getattr(tokenizer, "eos_token_id", None) is None:
+        add.append(EOS)
+    if add:
+        tokenizer.add_special_tokens({"additional_special_tokens": add}, replace_extra_special_tokens=False)
+        if EOS in add:
+            tokenizer.eos_token = EOS
+    if model is not None and len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))
+    return add

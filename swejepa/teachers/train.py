@@ -34,7 +34,8 @@ DEFAULT_ARCH = {"hidden_size": 128, "layers": 4, "heads": 4, "kv_heads": 4, "int
 DEFAULT_TRAINING = {"steps": 200, "batch_size": 8, "seq_len": 512, "lr": 2e-3, "min_lr_ratio": 0.1,
                     "warmup": 20, "weight_decay": 0.1, "grad_clip": 1.0, "fim_rate": 0.9,
                     "region_fraction": 0.5, "mask": "ast", "checkpoint_every": 50, "log_every": 10,
-                    "dtype": "auto", "flops_budget": None}
+                    "dtype": "auto", "flops_budget": None,
+                    "gradient_checkpointing": False}
 
 
 def arch_of(entry: dict) -> dict:
@@ -226,6 +227,8 @@ def train_fim(model, data: FimData, tokenizer, training: dict | None = None, *, 
         planned = int(steps)
     model.to(device)
     model.train()
+    if tr.get("gradient_checkpointing"):
+        model.gradient_checkpointing_enable()
     opt = torch.optim.AdamW(model.parameters(), lr=tr["lr"], weight_decay=tr["weight_decay"], betas=(0.9, 0.95))
 
     def batch(k):
