@@ -75,7 +75,7 @@ if P2_ON:
             entry=lambda wc: P2_CT_ENTRY[wc.teacher],
             index=lambda wc: teacher_index(wc.teacher),
             cfg=P2_CFG,
-            total_flops=float(P2_COMP.get("total_flops", 1.5e12)),
+            total_flops=float(P2_COMP.get("total_flops", 3.0e12)),
             pct=lambda wc: int(wc.pct),
             seed=lambda wc: int(wc.seed),
             max_regions=P2_COMP.get("max_regions"),

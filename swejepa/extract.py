@@ -187,6 +187,33 @@ def precision_check(model, batch: dict, layer_idx: list[int], device: str) -> di
     return out
 
 
+def forward_speedup(model, batch: dict, device: str, reps: int = 2) -> dict:
+    """Time this teacher's own forward on ``batch`` in fp32 and under bf16 autocast (after
+    one warm-up each): a bf16 matmul can be faster on the machine (AMX) while a small
+    model's forward is not (cast overheads dominate narrow layers)."""
+    import time
+
+    import torch
+
+    from .teachers.train import autocast_ctx
+
+    out = {}
+    with torch.no_grad():
+        for name, bf16 in (("fp32", False), ("bf16", True)):
+            with autocast_ctx(device, bf16):
+                model(**batch)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    model(**batch)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+            out[f"forward_{name}_s"] = (time.perf_counter() - t0) / reps
+    out["forward_speedup"] = out["forward_fp32_s"] / max(1e-12, out["forward_bf16_s"])
+    return out
+
+
 def code_version() -> str:
     h = hashlib.sha256()
     root = Path(__file__).parent
@@ -269,6 +296,10 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
     n_regions_total = {m: int(len(pd.read_csv(p, usecols=["file_id"]))) for m, p in mask_paths.items()}
 
     device = pick_device(st["device"])
+    if device == "cpu":
+        from .runtime import bound_cpu_memory
+
+        log(f"cpu memory settings: {bound_cpu_memory()}")
     # Weights in the entry's dtype (cluster: bfloat16 for the Qwen models), else fp32 and
     # bf16 autocast decided below.
     load_dtype = entry.get("dtype") if entry.get("dtype") not in (None, "auto") else "float32"
@@ -287,7 +318,11 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
         f"specials={pre}/{suf} device={device} files={len(keep_files)}")
 
     def to_batch(rows: list[list[int]]):
+        # Lengths rounded up to a multiple of 16 (at most W): few distinct batch shapes, so
+        # the allocator and oneDNN's primitive cache reuse their buffers and memory stays
+        # flat over a long corpus (bf16 on CPU grew ~1 GB with every length distinct).
         mx = max(len(r) for r in rows)
+        mx = max(mx, min(W, -(-mx // 16) * 16))
         x = np.full((len(rows), mx), pad, dtype=np.int64)
         att = np.zeros((len(rows), mx), dtype=np.int64)
         for i, r in enumerate(rows):
@@ -308,6 +343,15 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
     else:
         check = precision_check(model, to_batch([pre + probe_ids + suf]), uniq, device)
     faster, rates = bf16_is_faster(device) if st["dtype"] == "auto" else (st["dtype"] == "bfloat16", {})
+    if st["dtype"] == "auto" and faster and load_dtype == "float32" and not device.startswith("cuda"):
+        # the matmul is faster in bf16 here; is this teacher's forward? (full windows, one batch)
+        long_ids = backend.encode((first or {"content": "def f(x):\n    return x\n" * 200})["content"],
+                                  add_special_tokens=False).ids
+        row = pre + (long_ids * (1 + cap // max(1, len(long_ids))))[:cap] + suf
+        k = max(1, min(8, int(st["batch_tokens"]) // max(1, len(row))))
+        speed = forward_speedup(model, to_batch([row] * k), device)
+        rates.update(speed)
+        faster = speed["forward_speedup"] >= 1.1
     use_bf16 = load_dtype == "float32" and ((st["dtype"] == "bfloat16") or (
         st["dtype"] == "auto" and faster and check["min"] >= st["bf16_min_cosine"]))
     check.update({"requested": st["dtype"], "bf16_faster": bool(faster), **rates,
@@ -335,7 +379,7 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
     old_term = signal.signal(signal.SIGTERM, _raise_on_term) if _main_thread() else None
     try:
         with atomic_path(out_h5) as tmp:
-            with h5py.File(tmp, "w", rdcc_nbytes=64 << 20) as h5:
+            with h5py.File(tmp, "w", rdcc_nbytes=1 << 20) as h5:  # per dataset: bounded memory
                 dsets = {}
                 for m in masks:
                     n = len(tables[m])

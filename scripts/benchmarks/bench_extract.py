@@ -93,13 +93,24 @@ def bare_forward(entry, res_dir, h5_path, batch_tokens, dtype):
     return n_tok / el, info
 
 
+def peak_rss_mib() -> float:
+    """This process's peak RSS: VmHWM of its own memory map. (``getrusage().ru_maxrss`` is
+    not it: Linux carries the maximum across fork+exec, so a fresh child would report the
+    parent's peak.)"""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(args):
     """One extraction in a fresh process; prints its peak RSS (MiB)."""
     entry = json.loads(args.child_entry)
     out = Path(args.child_out)
     rep = run_extract(entry, Path(args.child_res), Path(args.results), args.corpus, args.child_files, out,
                       {"token_max_regions": 1000})
-    print(json.dumps({"max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    print(json.dumps({"max_rss_mib": peak_rss_mib(),
                       "n_windows": rep["n_windows"], "tokens": rep["tokens_forward"],
                       "h5_mib": out.stat().st_size / 2 ** 20}))
 
@@ -123,11 +134,11 @@ def main():
     torch.set_num_threads(args.threads)
     if args.child_entry:
         return child(args)
-    from swejepa.teachers.train import matmul_rate
+    from swejepa.teachers.train import peak_matmul_rate
 
     results = Path(args.results)
     work = Path(tempfile.mkdtemp(prefix="bench_extract_"))
-    rate = {"float32": matmul_rate("float32", 512, "cpu", 1.0), "bfloat16": matmul_rate("bfloat16", 256, "cpu", 0.5)}
+    rate = {"float32": peak_matmul_rate("float32"), "bfloat16": peak_matmul_rate("bfloat16")}
     print(f"machine: {os.cpu_count()} cpus, torch threads {torch.get_num_threads()}, "
           f"matmul fp32 {rate['float32'] / 1e9:.1f} GFLOP/s, bf16 {rate['bfloat16'] / 1e9:.1f} GFLOP/s")
     entries = {}
@@ -139,7 +150,7 @@ def main():
         dtype = rep["compute_dtype"]
         bare, info = bare_forward(entry, res_dir, out, 8192, dtype)
         # the matmul rate again, now: a shared machine's load changes between teachers
-        rate[dtype] = 0.5 * (rate[dtype] + matmul_rate(dtype, 512 if dtype == "float32" else 256, "cpu", 1.0))
+        rate[dtype] = 0.5 * (rate[dtype] + peak_matmul_rate(dtype))
         ext = rep["stream_tokens_per_s"]
         P = info["n_params"]
         print(f"\n[{name}] {P / 1e6:.2f}M params, window {rep['window']}, dtype {dtype}, files {rep['n_files']}, "
@@ -160,12 +171,13 @@ def main():
             cmd = [sys.executable, __file__, "--results", args.results, "--corpus", args.corpus, "--threads",
                    str(args.threads), "--child-entry", json.dumps(entry), "--child-res", str(res_dir),
                    "--child-out", str(work / f"mem{k}.h5"), "--child-files", str(k * args.max_files)]
+            t0 = time.time()
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            rows.append((k, json.loads(res.stdout.strip().splitlines()[-1])))
+            rows.append((k, {**json.loads(res.stdout.strip().splitlines()[-1]), "wall_s": time.time() - t0}))
         print(f"\n[memory, {entry['name']}] peak RSS of a fresh extraction process:")
         for k, r in rows:
             print(f"  {k}x files ({k * args.max_files}): {r['max_rss_mib']:.0f} MiB, {r['n_windows']} windows, "
-                  f"{r['tokens']} tokens, HDF5 {r['h5_mib']:.0f} MiB")
+                  f"{r['tokens']} tokens, HDF5 {r['h5_mib']:.0f} MiB, {r['wall_s']:.0f} s")
         if len(rows) > 1:
             print(f"  ratio peak RSS {rows[-1][0]}x / {rows[0][0]}x = {rows[-1][1]['max_rss_mib'] / rows[0][1]['max_rss_mib']:.2f} "
                   f"(tokens ratio {rows[-1][1]['tokens'] / max(1, rows[0][1]['tokens']):.2f})")
@@ -181,9 +193,9 @@ def gpu_bench():
                       num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=4096)
     model = Qwen2Model(cfg).cuda().eval()
     P = sum(p.numel() for p in model.parameters())
-    from swejepa.teachers.train import matmul_rate
+    from swejepa.teachers.train import peak_matmul_rate
 
-    rate = matmul_rate("bfloat16", 4096, "cuda", 1.0)
+    rate = peak_matmul_rate("bfloat16", "cuda")
     x = torch.randint(0, cfg.vocab_size, (16, 2048), device="cuda")
     att = torch.ones_like(x)
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):

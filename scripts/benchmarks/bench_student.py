@@ -34,29 +34,14 @@ def _default_model():
 SIZES = {
     # the default config.yaml student
     "default": _default_model(),
+    # the default shape at twice the width (CPU: how MFU grows with matmul size)
+    "wide": {**_default_model(), "d_model": 256, "pred_d_model": 128},
+    "mid": {**_default_model(), "d_model": 192, "pred_d_model": 96},
     # >= 100M non-embedding parameters (GPU)
     "100m": {"d_model": 768, "n_layers": 14, "n_heads": 12, "pred_d_model": 384, "pred_layers": 4, "pred_heads": 6},
     "350m": {"d_model": 1024, "n_layers": 24, "n_heads": 16, "pred_d_model": 512, "pred_layers": 6,
              "pred_heads": 8},
 }
-
-
-def matmul_rate(dtype, device, n=1024, seconds=0.5):
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    if device == "cuda":
-        torch.cuda.synchronize()
-    reps, t0 = 0, time.perf_counter()
-    while True:
-        a @ b
-        reps += 1
-        if device == "cuda":
-            torch.cuda.synchronize()
-        el = time.perf_counter() - t0
-        if el >= seconds:
-            return 2 * n ** 3 * reps / el
 
 
 def run(size, dtype, steps, device, batch, max_len, h5, seed=0):
@@ -98,7 +83,9 @@ def main():
     with tempfile.TemporaryDirectory() as td:
         h5 = write_synthetic_latents(Path(td) / "shard0of1.h5", n_windows=512, width=512, vocab=8192, hidden=384,
                                      layers=("last",))
-        rates = {"fp32": matmul_rate(torch.float32, device), "bf16": matmul_rate(torch.bfloat16, device)}
+        from swejepa.teachers.train import peak_matmul_rate
+
+        rates = {"fp32": peak_matmul_rate("float32", device), "bf16": peak_matmul_rate("bfloat16", device)}
         if device == "cuda":  # tf32 is what fp32 matmuls use on recent GPUs when allowed; report plain fp32
             pass
         res = {}

@@ -291,7 +291,7 @@ def train_student(cfg: dict, data: StudentData, out_dir, resume_dir=None, *, max
     no_decay = [p for n_, p in model.named_parameters() if not (p.dim() >= 2 and "tok." not in n_ and "pos." not in n_)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc["weight_decay"]},
                              {"params": no_decay, "weight_decay": 0.0}], lr=tc["lr"], betas=(0.9, 0.95),
-                            foreach=False if device == "cpu" else None)
+                            fused=True if device == "cpu" else None)
     tok_per_ex = estimate_tokens_per_example(data, train_pool, cfg)
     if max_flops:
         est = math.ceil(max_flops / train_flops(n_params, tok_per_ex * tc["batch_size"]))
