@@ -344,14 +344,14 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
         check = precision_check(model, to_batch([pre + probe_ids + suf]), uniq, device)
     faster, rates = bf16_is_faster(device) if st["dtype"] == "auto" else (st["dtype"] == "bfloat16", {})
     if st["dtype"] == "auto" and faster and load_dtype == "float32" and not device.startswith("cuda"):
-        # the matmul is faster in bf16 here; is this teacher's forward? (full windows, one batch)
+        # Recorded, not decided on: this teacher's own forward speed-up on full windows. A
+        # decision on a timing this close to 1 (narrow models) would flip between runs on a
+        # loaded machine and break byte-identical reruns; the matmul check has a wide margin.
         long_ids = backend.encode((first or {"content": "def f(x):\n    return x\n" * 200})["content"],
                                   add_special_tokens=False).ids
         row = pre + (long_ids * (1 + cap // max(1, len(long_ids))))[:cap] + suf
         k = max(1, min(8, int(st["batch_tokens"]) // max(1, len(row))))
-        speed = forward_speedup(model, to_batch([row] * k), device)
-        rates.update(speed)
-        faster = speed["forward_speedup"] >= 1.1
+        rates.update(forward_speedup(model, to_batch([row] * k), device))
     use_bf16 = load_dtype == "float32" and ((st["dtype"] == "bfloat16") or (
         st["dtype"] == "auto" and faster and check["min"] >= st["bf16_min_cosine"]))
     check.update({"requested": st["dtype"], "bf16_faster": bool(faster), **rates,
