@@ -296,6 +296,8 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
     n_regions_total = {m: int(len(pd.read_csv(p, usecols=["file_id"]))) for m, p in mask_paths.items()}
 
     device = pick_device(st["device"])
+    from .runtime import release_free_memory
+
     if device == "cpu":
         from .runtime import bound_cpu_memory
 
@@ -564,6 +566,7 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                     if nwin_est >= int(st["block_windows"]):
                         process_block(block)
                         block, nwin_est = [], 0
+                        release_free_memory()
                 if block:
                     process_block(block)
 
