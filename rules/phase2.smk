@@ -225,7 +225,7 @@ if P2_ON:
             compute_teachers=[{"name": ct, "mode": "finetune" if P2_FT[ct] else "scratch",
                                "curve_csv": f"{p2_curve_dir(ct)}/curve.csv",
                                "train_info": None if P2_FT[ct] else f"{RES}/teachers/{ct}/train_info.json"}
-                              for ct in P2_CTS] if P2_ON else [],
+                              for ct in P2_CTS],
         log:
             logfile("phase2_report"),
         benchmark:

@@ -29,7 +29,6 @@ if P2_ON:
         if _src not in ("train", "hf", "package"):
             raise ValueError(f"config key 'phase2.compute.teachers[{_i}]': teacher {_ct!r} has source {_src!r}; "
                              "a compute teacher is trained (`train`) or fine-tuned (`hf`/`package` causal LM)")
-    P2_COMPUTE_ON = bool(P2_CTS)
     P2_CT_ENTRY = {ct: teacher_entry(ct) for ct in P2_CTS}
     P2_FT = {ct: P2_CT_ENTRY[ct]["source"] in ("hf", "package") for ct in P2_CTS}
     P2_STAGE1 = {ct: int((P2_CT_ENTRY[ct].get("training") or {}).get("steps") or 0) for ct in P2_CTS}

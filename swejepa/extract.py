@@ -296,11 +296,9 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
     n_regions_total = {m: int(len(pd.read_csv(p, usecols=["file_id"]))) for m, p in mask_paths.items()}
 
     device = pick_device(st["device"])
-    from .runtime import release_free_memory
+    from .runtime import bound_cpu_memory, release_free_memory
 
     if device == "cpu":
-        from .runtime import bound_cpu_memory
-
         log(f"cpu memory settings: {bound_cpu_memory()}")
     # Weights in the entry's dtype (cluster: bfloat16 for the Qwen models), else fp32 and
     # bf16 autocast decided below.

@@ -34,9 +34,9 @@ def _default_model():
 SIZES = {
     # the default config.yaml student
     "default": _default_model(),
-    # the default shape at twice the width (CPU: how MFU grows with matmul size)
+    # the default shape, narrower and wider (CPU: how MFU grows with the matmul size)
+    "narrow": {**_default_model(), "d_model": 128, "pred_d_model": 64},
     "wide": {**_default_model(), "d_model": 256, "pred_d_model": 128},
-    "mid": {**_default_model(), "d_model": 192, "pred_d_model": 96},
     # >= 100M non-embedding parameters (GPU)
     "100m": {"d_model": 768, "n_layers": 14, "n_heads": 12, "pred_d_model": 384, "pred_layers": 4, "pred_heads": 6},
     "350m": {"d_model": 1024, "n_layers": 24, "n_heads": 16, "pred_d_model": 512, "pred_layers": 6,
@@ -86,8 +86,6 @@ def main():
         from swejepa.teachers.train import peak_matmul_rate
 
         rates = {"fp32": peak_matmul_rate("float32", device), "bf16": peak_matmul_rate("bfloat16", device)}
-        if device == "cuda":  # tf32 is what fp32 matmuls use on recent GPUs when allowed; report plain fp32
-            pass
         res = {}
         for dt in a.dtypes.split(","):
             s, tps = run(a.size, dt, a.steps, device, a.batch, a.max_len, h5)
