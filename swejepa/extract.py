@@ -35,7 +35,7 @@ DEFAULTS = {
     "device": "auto",
     "dtype": "auto",
     "window": 512,
-    "batch_tokens": 8192,
+    "batch_tokens": 4096,
     "block_windows": 256,
     "n_shards": 1,
     "token_max_regions": 2000,
@@ -379,7 +379,9 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
     old_term = signal.signal(signal.SIGTERM, _raise_on_term) if _main_thread() else None
     try:
         with atomic_path(out_h5) as tmp:
-            with h5py.File(tmp, "w", rdcc_nbytes=1 << 20) as h5:  # per dataset: bounded memory
+            # No HDF5 chunk cache: every write covers whole blocks of rows, and 1 MB caches on
+            # ~50 datasets filled up block by block (memory grew with the corpus).
+            with h5py.File(tmp, "w", rdcc_nbytes=0) as h5:
                 dsets = {}
                 for m in masks:
                     n = len(tables[m])
@@ -414,6 +416,13 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                     n0 = ds.shape[0]
                     ds.resize(n0 + len(arr), axis=0)
                     ds[n0:] = arr
+
+                def put(ds, pos, arr):
+                    """``ds[pos] = arr`` for increasing ``pos``; one hyperslab when contiguous."""
+                    if len(pos) and pos[-1] - pos[0] + 1 == len(pos):
+                        ds[int(pos[0]):int(pos[-1]) + 1] = arr
+                    else:
+                        ds[pos] = arr
 
                 def run_batches(win_rows: list[list[int]], jobs: list[list[tuple]], sink):
                     """Forward windows in length buckets; ``jobs[w]`` = (key, p0, p1) to pool in window w."""
@@ -517,33 +526,58 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                     win_base += len(win_rows)
                     counters["n_windows"] += len(win_rows)
 
-                    results = {m: {} for m in masks}  # pos -> {layer: (mean,last)}
-                    tokvecs = {m: {} for m in masks}  # pos -> {li: [n, d]}
+                    # Block buffers, allocated once before this block's forwards: each batch's
+                    # pooled and per-token vectors are copied in and its tensors freed, so nothing
+                    # allocated between two forwards outlives its batch. (Thousands of small
+                    # per-region arrays kept until the block's end sat between the forward's large
+                    # tensors in the heap, which then could not be reused or trimmed: the peak
+                    # grew with the number of blocks, i.e. with the corpus.)
+                    U = len(uniq)
+                    slot, pool_buf, tok_slot, tok_buf = {}, {}, {}, {}
+                    for m in masks:
+                        region_out[m].sort()
+                        slot[m] = {x[0]: i for i, x in enumerate(region_out[m])}
+                        pool_buf[m] = np.zeros((U, 2, len(region_out[m]), d), np.float16)
+                        ntok = {x[0]: x[1] for x in region_out[m]}
+                        tok_slot[m], o = {}, 0
+                        for p_ in sorted(tok_meta[m]):
+                            tok_slot[m][p_] = (o, ntok[p_])
+                            o += ntok[p_]
+                        tok_buf[m] = np.zeros((U, o, d), np.float16)
 
                     def sink(reqs, pooled):
-                        for ri, (bi, (m, p_), p0, p1) in enumerate(reqs):
-                            results[m][p_] = {li: (pooled[li][0][ri], pooled[li][1][ri]) for li in uniq}
-                            if p_ in tok_meta[m]:
-                                tokvecs[m][p_] = {li: pooled[li][2][bi, p0:max(p1, p0)].half().cpu().numpy()
-                                                  for li in uniq}
+                        for m in masks:
+                            ris = [ri for ri, r in enumerate(reqs) if r[1][0] == m]
+                            if not ris:
+                                continue
+                            rows = [slot[m][reqs[ri][1][1]] for ri in ris]
+                            for u, li in enumerate(uniq):
+                                pool_buf[m][u, 0, rows] = pooled[li][0][ris]
+                                pool_buf[m][u, 1, rows] = pooled[li][1][ris]
+                        for bi, (m, p_), p0, _ in reqs:
+                            ts = tok_slot[m].get(p_)
+                            if ts and ts[1]:
+                                o, n = ts
+                                for u, li in enumerate(uniq):
+                                    torch.from_numpy(tok_buf[m][u, o:o + n]).copy_(pooled[li][2][bi, p0:p0 + n])
 
                     run_batches(win_rows, jobs, sink)
                     for m in masks:
-                        if not region_out[m]:
+                        ro = region_out[m]
+                        if not ro:
                             continue
-                        ro = sorted(region_out[m])
                         pos = np.array([x[0] for x in ro], dtype=np.int64)
-                        dsets[m, "n_tokens"][pos] = np.array([x[1] for x in ro], dtype=np.int32)
-                        dsets[m, "n_tokens_full"][pos] = np.array([x[2] for x in ro], dtype=np.int32)
-                        dsets[m, "truncated"][pos] = np.array([x[3] for x in ro], dtype=bool)
+                        put(dsets[m, "n_tokens"], pos, np.array([x[1] for x in ro], dtype=np.int32))
+                        put(dsets[m, "n_tokens_full"], pos, np.array([x[2] for x in ro], dtype=np.int32))
+                        put(dsets[m, "truncated"], pos, np.array([x[3] for x in ro], dtype=bool))
                         trunc_count[m] += int(sum(x[3] for x in ro))
                         empty_count[m] += int(sum(x[1] == 0 for x in ro))
                         for ln, li in lidx.items():
-                            dsets[m, ln, "mean"][pos] = np.stack([results[m][p][li][0] for p in pos])
-                            dsets[m, ln, "last"][pos] = np.stack([results[m][p][li][1] for p in pos])
-                        tpos = sorted(tok_meta[m])
+                            put(dsets[m, ln, "mean"], pos, pool_buf[m][uniq.index(li), 0])
+                            put(dsets[m, ln, "last"], pos, pool_buf[m][uniq.index(li), 1])
+                        tpos = sorted(tok_slot[m])
                         if tpos:
-                            lens = np.array([len(tokvecs[m][p][uniq[0]]) for p in tpos], dtype=np.int64)
+                            lens = np.array([tok_slot[m][p][1] for p in tpos], dtype=np.int64)
                             append(dsets[m, "tok", "region_sel"], np.array(tpos, dtype=np.int64))
                             append(dsets[m, "tok", "window"], np.array([tok_meta[m][p][0] for p in tpos], np.int32))
                             append(dsets[m, "tok", "pos_start"], np.array([tok_meta[m][p][1] for p in tpos], np.int32))
@@ -551,7 +585,7 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                             append(dsets[m, "tok", "offsets"], tok_written[m] + np.cumsum(lens))
                             tok_written[m] += int(lens.sum())
                             for ln, li in lidx.items():
-                                append(dsets[m, "tok", ln], np.concatenate([tokvecs[m][p][li] for p in tpos]))
+                                append(dsets[m, "tok", ln], tok_buf[m][uniq.index(li)])
                             sel_order[m].extend(tpos)
 
                 block, nwin_est = [], 0
@@ -594,17 +628,18 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                             jobs.append([(("bench", i0 + j), p0, p1)])
                             b_ntok[i0 + j] = max(0, p1 - p0)
                             b_trunc[i0 + j] = bool(plan.truncated[0])
-                        out = {}
+                        bbuf = np.zeros((len(uniq), 2, len(chunk), d), np.float16)
 
-                        def bsink(reqs, pooled, out=out):
-                            for ri, (_, key, _, _) in enumerate(reqs):
-                                out[key[1]] = {li: (pooled[li][0][ri], pooled[li][1][ri]) for li in uniq}
+                        def bsink(reqs, pooled, bbuf=bbuf, i0=i0):
+                            at = [key[1] - i0 for _, key, _, _ in reqs]
+                            for u, li in enumerate(uniq):
+                                bbuf[u, 0, at] = pooled[li][0]
+                                bbuf[u, 1, at] = pooled[li][1]
 
                         run_batches(rows, jobs, bsink)
-                        ids_ = sorted(out)
                         for ln, li in lidx.items():
-                            bvec[ln, "mean"][ids_[0]:ids_[-1] + 1] = np.stack([out[k][li][0] for k in ids_])
-                            bvec[ln, "last"][ids_[0]:ids_[-1] + 1] = np.stack([out[k][li][1] for k in ids_])
+                            bvec[ln, "mean"][i0:i0 + len(chunk)] = bbuf[uniq.index(li), 0]
+                            bvec[ln, "last"][i0:i0 + len(chunk)] = bbuf[uniq.index(li), 1]
                     bg.create_dataset("n_tokens", data=b_ntok)
                     bg.create_dataset("truncated", data=b_trunc)
 

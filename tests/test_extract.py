@@ -252,6 +252,26 @@ def test_pooled_vectors_match_a_direct_forward(tiny_h5, corpus, tiny_results):
             assert x[0, p0:p0 + n].tolist() == enc.ids[a:a + n]
 
 
+def test_block_size_does_not_change_the_output(corpus, tiny_results, tmp_path):
+    """Streaming granularity is invisible in the file: one window per block and the whole
+    corpus in one block write the same datasets (floats up to batch-shape rounding)."""
+    outs = {}
+    for bw in (1, 10_000):
+        outs[bw] = tmp_path / f"b{bw}.h5"
+        run(corpus, tiny_results, TINY, outs[bw], settings={"block_windows": bw, "dtype": "float32"})
+    with h5py.File(outs[1]) as a, h5py.File(outs[10_000]) as b:
+        names = []
+        a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        assert "ast/tokens/last" in names and "regex/half/mean" in names
+        for n in names:
+            x, y = a[n][()], b[n][()]
+            assert x.shape == y.shape, n
+            if x.dtype == np.float16:
+                assert np.allclose(x.astype(np.float32), y.astype(np.float32), atol=2e-3, rtol=2e-3), n
+            else:  # ids, lengths, windows, offsets: exactly
+                assert np.array_equal(x, y), n
+
+
 @pytest.mark.slow  # a second teacher (MiniLM): ~30 s on a loaded 2-core machine
 def test_same_regions_and_selection_across_teachers(tiny_h5, corpus, tiny_results, tmp_path):
     out, _ = tiny_h5
@@ -312,12 +332,18 @@ def test_special_layout_both_families(tiny_results):
 def test_cpu_memory_settings_respect_the_environment(monkeypatch):
     from swejepa.runtime import bound_cpu_memory
 
+    for var in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY", "THP_MEM_ALLOC_ENABLE"):
+        monkeypatch.delenv(var, raising=False)  # restored after the test
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "7")
-    assert "onednn_primitive_cache" not in bound_cpu_memory()
-    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "7"
-    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
-    assert bound_cpu_memory(primitive_cache=32)["onednn_primitive_cache"] == 32
-    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "32"
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
+    applied = bound_cpu_memory()
+    assert applied == {"LRU_CACHE_CAPACITY": 64}
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "7" and os.environ["THP_MEM_ALLOC_ENABLE"] == "0"
+    for var in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY", "THP_MEM_ALLOC_ENABLE"):
+        monkeypatch.delenv(var)
+    applied = bound_cpu_memory(primitive_cache=32, shape_cache=None, huge_pages=True)
+    assert applied == {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": 32, "THP_MEM_ALLOC_ENABLE": 1}
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "32" and "LRU_CACHE_CAPACITY" not in os.environ
 
 
 def test_forward_speedup_times_both_precisions():

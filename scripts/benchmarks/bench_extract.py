@@ -13,7 +13,8 @@ Prints, per teacher:
   * tokens/s and model-FLOP utilisation: 2·params·tokens/s ÷ the matmul FLOP/s measured
     now, in the dtype used;
   * peak RSS of a fresh extraction process at 1× and k× the file count (streamed writes:
-    memory must not grow with the corpus);
+    memory must not grow with the corpus), each scale run ``--mem-reps`` times (the
+    allocator makes single runs scatter by a few %): median, min and max;
   * with a GPU: bf16 forward figures for a >= 0.5B-parameter Qwen2-config model.
 """
 
@@ -123,6 +124,7 @@ def main():
     ap.add_argument("--teachers", default="tiny,minilm")
     ap.add_argument("--mem-scales", default="1,4")
     ap.add_argument("--mem-teacher", default="tiny")
+    ap.add_argument("--mem-reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--child-entry")
     ap.add_argument("--child-res")
@@ -148,7 +150,9 @@ def main():
         out = work / f"{name}.h5"
         rep = run_extract(entry, res_dir, results, args.corpus, args.max_files, out)
         dtype = rep["compute_dtype"]
-        bare, info = bare_forward(entry, res_dir, out, 8192, dtype)
+        from swejepa.extract import extract_settings
+
+        bare, info = bare_forward(entry, res_dir, out, extract_settings(None)["batch_tokens"], dtype)
         # the matmul rate again, now: a shared machine's load changes between teachers
         rate[dtype] = 0.5 * (rate[dtype] + peak_matmul_rate(dtype))
         ext = rep["stream_tokens_per_s"]
@@ -171,16 +175,22 @@ def main():
             cmd = [sys.executable, __file__, "--results", args.results, "--corpus", args.corpus, "--threads",
                    str(args.threads), "--child-entry", json.dumps(entry), "--child-res", str(res_dir),
                    "--child-out", str(work / f"mem{k}.h5"), "--child-files", str(k * args.max_files)]
-            t0 = time.time()
-            res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            rows.append((k, {**json.loads(res.stdout.strip().splitlines()[-1]), "wall_s": time.time() - t0}))
-        print(f"\n[memory, {entry['name']}] peak RSS of a fresh extraction process:")
+            runs = []
+            for _ in range(args.mem_reps):
+                t0 = time.time()
+                res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                runs.append({**json.loads(res.stdout.strip().splitlines()[-1]), "wall_s": time.time() - t0})
+            peaks = sorted(r["max_rss_mib"] for r in runs)
+            rows.append((k, {**runs[0], "peaks": peaks, "median": peaks[len(peaks) // 2],
+                             "wall_s": sorted(r["wall_s"] for r in runs)[len(runs) // 2]}))
+        print(f"\n[memory, {entry['name']}] peak RSS (VmHWM) of a fresh extraction process, {args.mem_reps} runs each:")
         for k, r in rows:
-            print(f"  {k}x files ({k * args.max_files}): {r['max_rss_mib']:.0f} MiB, {r['n_windows']} windows, "
-                  f"{r['tokens']} tokens, HDF5 {r['h5_mib']:.0f} MiB, {r['wall_s']:.0f} s")
-        if len(rows) > 1:
-            print(f"  ratio peak RSS {rows[-1][0]}x / {rows[0][0]}x = {rows[-1][1]['max_rss_mib'] / rows[0][1]['max_rss_mib']:.2f} "
-                  f"(tokens ratio {rows[-1][1]['tokens'] / max(1, rows[0][1]['tokens']):.2f})")
+            print(f"  {k}x files ({k * args.max_files}): median {r['median']:.0f} MiB (min {r['peaks'][0]:.0f}, "
+                  f"max {r['peaks'][-1]:.0f}), {r['n_windows']} windows, {r['tokens']} tokens, "
+                  f"HDF5 {r['h5_mib']:.0f} MiB, {r['wall_s']:.0f} s")
+        for k, r in rows[1:]:
+            print(f"  ratio median peak RSS {k}x / {rows[0][0]}x = {r['median'] / rows[0][1]['median']:.2f} "
+                  f"(tokens ratio {r['tokens'] / max(1, rows[0][1]['tokens']):.2f})")
     if torch.cuda.is_available():
         gpu_bench()
 
