@@ -61,8 +61,8 @@ def set_threads(n: int | None = None) -> int:
     return n
 
 
-def bound_cpu_memory(primitive_cache: int = 64, shape_cache: int = 64, huge_pages: bool = True,
-                     mmap_threshold: int | None = None, arenas: int | None = None) -> dict:
+def bound_cpu_memory(primitive_cache: int | None = 64, shape_cache: int | None = 64,
+                     huge_pages: bool = True) -> dict:
     """Keep a long CPU job's peak memory flat when it runs many tensor shapes (length-
     bucketed batches, often under bf16 autocast). Call it before the job's first tensor
     op; explicit environment settings win. Returns what was applied. The causes, each
@@ -70,13 +70,13 @@ def bound_cpu_memory(primitive_cache: int = 64, shape_cache: int = 64, huge_page
 
     * oneDNN's per-shape primitive cache (``ONEDNN_PRIMITIVE_CACHE_CAPACITY``, read when
       oneDNN first runs) and PyTorch's ideep cache of matmul/linear primitives per shape
-      (``LRU_CACHE_CAPACITY``, default 1024): every new batch shape left ~1 MB behind for
-      good, so memory after each block grew with the corpus;
+      (``LRU_CACHE_CAPACITY``, default 1024): new batch shapes kept adding entries, and the
+      memory left after each 256-window block grew ~7 MB per block;
     * heap fragmentation between the forward's large tensors of changing sizes: with
       ``THP_MEM_ALLOC_ENABLE`` PyTorch gives tensors of >= 2 MB 2-MB-aligned blocks on
       transparent huge pages (where the kernel allows them) and the peak drops ~8 %, at the
-      same speed. (A fixed ``M_MMAP_THRESHOLD`` flattens it further but the page faults
-      cost 1.3-2x the forward time: off by default.)
+      same speed. (A fixed glibc ``M_MMAP_THRESHOLD`` lowers it further, but its page faults
+      cost 1.3-2x the forward time: not used.)
     """
     applied = {}
     for var, val, on in (("ONEDNN_PRIMITIVE_CACHE_CAPACITY", primitive_cache, primitive_cache is not None),
@@ -85,19 +85,6 @@ def bound_cpu_memory(primitive_cache: int = 64, shape_cache: int = 64, huge_page
         if on and var not in os.environ:
             os.environ[var] = str(val)
             applied[var] = val
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL("libc.so.6")
-            M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
-            if mmap_threshold and "MALLOC_MMAP_THRESHOLD_" not in os.environ and \
-                    libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold):
-                applied["malloc_mmap_threshold"] = mmap_threshold
-            if arenas and "MALLOC_ARENA_MAX" not in os.environ and libc.mallopt(M_ARENA_MAX, arenas):
-                applied["malloc_arena_max"] = arenas
-        except (OSError, AttributeError):  # not glibc
-            pass
     return applied
 
 

@@ -136,6 +136,7 @@ def main():
     torch.set_num_threads(args.threads)
     if args.child_entry:
         return child(args)
+    from swejepa.extract import extract_settings
     from swejepa.teachers.train import peak_matmul_rate
 
     results = Path(args.results)
@@ -150,8 +151,6 @@ def main():
         out = work / f"{name}.h5"
         rep = run_extract(entry, res_dir, results, args.corpus, args.max_files, out)
         dtype = rep["compute_dtype"]
-        from swejepa.extract import extract_settings
-
         bare, info = bare_forward(entry, res_dir, out, extract_settings(None)["batch_tokens"], dtype)
         # the matmul rate again, now: a shared machine's load changes between teachers
         rate[dtype] = 0.5 * (rate[dtype] + peak_matmul_rate(dtype))
