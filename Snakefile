@@ -1,7 +1,11 @@
 # SWE-JEPA: the reproducible-paper workflow.
-#   snakemake -c2                              # whole paper, embedded default (CPU, offline)
+#   snakemake -c2                                  # whole paper, embedded default (CPU, offline)
 #   snakemake -c2 --configfile config/smoke.yaml   # tiny slice (tests)
 #   snakemake --profile slurm --configfile config/cluster.yaml   # full grid on SLURM
+#
+# The settings (swejepa/settings.py: every default, validated), the layout of the data
+# contract (swejepa/layout.py: every path) and the plan of jobs (swejepa/dag.py) are built
+# once here; each rules/<stage>.smk reads them (SETTINGS, LAYOUT, PLAN) and holds one stage.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -13,13 +17,15 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 sys.path.insert(0, workflow.basedir)
-from swejepa.config import validate_config
+from swejepa.dag import alternatives, build_plan
+from swejepa.settings import Settings
 
-# Rejects unknown keys, wrong types and impossible values, naming the key,
-# before any job is scheduled.
-validate_config(config, os.path.join(workflow.basedir, "swejepa", "schemas", "config.schema.yaml"))
+# Rejects unknown keys, wrong types and impossible values, naming each key, before any
+# job is scheduled.
+SETTINGS = Settings.from_config(config)
+PLAN = build_plan(SETTINGS)
+LAYOUT = PLAN.layout
 
-include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/mask.smk"
 include: "rules/properties.smk"
@@ -29,11 +35,10 @@ include: "rules/phase0.smk"
 include: "rules/student.smk"
 include: "rules/decoder.smk"
 include: "rules/phase2.smk"
-# Keep LAST: consumes the complete PAPER_* lists and ALL_TARGETS of the stages above.
 include: "rules/paper.smk"
 
 
 rule all:
     default_target: True
     input:
-        ALL_TARGETS,
+        PLAN.targets,

@@ -1,20 +1,21 @@
-# Stage: corpus. Collect source files, drop bad input (reported), dedupe,
-# split by package, write files.jsonl + manifest.json + skipped.csv.
+# Stage: corpus. Collect source files, drop bad input (reported), dedupe, split by
+# package; write files.jsonl + manifest.json + skipped.csv + report.json
+# (LAYOUT.corpus_*: results/corpus/{corpus.name}/).
 
 
 rule corpus:
     output:
-        files=f"{RES}/corpus/{{corpus}}/files.jsonl",
-        manifest=f"{RES}/corpus/{{corpus}}/manifest.json",
-        skipped=f"{RES}/corpus/{{corpus}}/skipped.csv",
-        report=f"{RES}/corpus/{{corpus}}/report.json",
+        files=LAYOUT.corpus_files(),
+        manifest=LAYOUT.corpus_manifest(),
+        skipped=LAYOUT.corpus_skipped(),
+        report=LAYOUT.corpus_report(),
     params:
-        corpus=config["corpus"],
-        seed=config["seed"],
+        corpus=SETTINGS.corpus.to_dict(),
+        seed=SETTINGS.seed,
     log:
-        logfile("corpus", "{corpus}"),
+        LAYOUT.log("corpus", SETTINGS.corpus.name),
     benchmark:
-        benchfile("corpus", "{corpus}")
+        LAYOUT.benchmark("corpus", SETTINGS.corpus.name)
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -22,6 +23,3 @@ rule corpus:
         runtime=30,
     script:
         "../scripts/corpus.py"
-
-
-ALL_TARGETS += [f"{RES}/corpus/{CORPUS}/manifest.json"]

@@ -2,37 +2,36 @@
 # latents, the parameter-matched decoder without latents, the oracle decoder on the
 # teacher's own latents, and the teacher's fill-in-the-middle; held-out perplexity /
 # token accuracy / syntax validity and HumanEval pass@k executed in swejepa.sandbox.
+# Runs when the decoder's teacher (PLAN.decoder_teacher) has a student (PLAN.decoder_on).
 #
-#   decoder_prepare  results/decoder/{teacher}/prepared.pt
-#   decoder_train    results/decoder/{teacher}/{variant}/model.pt (+ train_metrics.csv)
-#   decoder_eval     results/decoder/{teacher}/eval/{summary,heldout,humaneval}.csv (+ samples)
-#   decoder_report   results/tables/exp31_decoder.tex, results/figures/exp31_decoder.{pdf,png},
-#                    results/macros/decoder.tex
-
-include: "decoder_common.smk"
+#   decoder_prepare  LAYOUT.decoder_prepared   results/decoder/{teacher}/prepared.pt
+#   decoder_train    LAYOUT.decoder_model      results/decoder/{teacher}/{variant}/model.pt (+ metrics)
+#   decoder_eval     LAYOUT.decoder_eval       results/decoder/{teacher}/eval/{summary,heldout,humaneval}.csv
+#   decoder_report   exp31_decoder table + figure, macros decoder.tex
+# Torch threads come from decoder.threads, read in the scripts (not a param: changing it
+# must not rerun a job).
 
 
 rule decoder_prepare:
     input:
-        latents=dec_latents,
-        student=f"{RES}/students/{DEC_TEACHER}/{DEC_STUDENT_VARIANT}/final.pt",
-        teacher=dec_teacher_inputs,
+        latents=lambda wc: PLAN.latent_files(wc.teacher),
+        student=lambda wc: LAYOUT.student_final(wc.teacher, SETTINGS.decoder.student_variant),
+        teacher=lambda wc: PLAN.built_model(wc.teacher),
     output:
-        prepared=f"{RES}/decoder/{DEC_TEACHER}/prepared.pt",
+        prepared=LAYOUT.decoder_prepared(),
     params:
-        decoder={**_dec_sub("prefix_tokens", "suffix_tokens", "max_body_tokens", "max_train_regions",
-                            "max_eval_regions"),
-                 "model": {"latent_slots": DEC.get("model", {}).get("latent_slots", 16)},
-                 "humaneval": {"problems": _dec_he.get("problems")}},
-        student=dec_student_cfg(),
-        mask=config.get("student", {}).get("mask", "ast"),
-        tokenizer_dir=dec_teacher_dir(),
-        seed=config["seed"],
+        decoder=SETTINGS.decoder.without("variants", "teacher_fim", "gpu", "runtime", "threads",
+                                         "baseline_match", "heldout_generations", "train", "generation").to_dict(),
+        student=PLAN.student_recipe().to_dict(),
+        tokenizer_dir=lambda wc: PLAN.teacher_model_dir(wc.teacher),
+        seed=SETTINGS.seed,
+    wildcard_constraints:
+        teacher=alternatives([PLAN.decoder_teacher] if PLAN.decoder_on else []),
     threads: 1
     log:
-        logfile("decoder_prepare", DEC_TEACHER),
+        LAYOUT.log("decoder_prepare", "{teacher}"),
     benchmark:
-        benchfile("decoder_prepare", DEC_TEACHER)
+        LAYOUT.benchmark("decoder_prepare", "{teacher}")
     conda:
         "../envs/torch.yaml"
     resources:
@@ -44,77 +43,80 @@ rule decoder_prepare:
 
 rule decoder_train:
     input:
-        prepared=f"{RES}/decoder/{DEC_TEACHER}/prepared.pt",
+        prepared=LAYOUT.decoder_prepared(),
     output:
-        model=f"{RES}/decoder/{DEC_TEACHER}/{{variant}}/model.pt",
-        metrics=f"{RES}/decoder/{DEC_TEACHER}/{{variant}}/train_metrics.csv",
+        model=LAYOUT.decoder_model(),
+        metrics=LAYOUT.decoder_metrics(),
     wildcard_constraints:
-        variant="latent|nolatent|oracle",
+        teacher=alternatives([PLAN.decoder_teacher] if PLAN.decoder_on else []),
+        variant=alternatives(SETTINGS.decoder.variants),
     params:
-        decoder=_dec_sub("prefix_tokens", "suffix_tokens", "max_body_tokens", "baseline_match", "model", "train"),
-        seed=config["seed"],
+        decoder=SETTINGS.decoder.without("variants", "teacher_fim", "gpu", "runtime", "threads",
+                                         "max_train_regions", "max_eval_regions", "heldout_generations",
+                                         "generation", "humaneval").to_dict(),
+        seed=SETTINGS.seed,
     threads: 1
     log:
-        logfile("decoder_train", f"{DEC_TEACHER}/{{variant}}"),
+        LAYOUT.log("decoder_train", "{teacher}/{variant}"),
     benchmark:
-        benchfile("decoder_train", f"{DEC_TEACHER}/{{variant}}")
+        LAYOUT.benchmark("decoder_train", "{teacher}/{variant}")
     conda:
         "../envs/torch.yaml"
     resources:
         mem_mb=4000,
-        runtime=int(DEC.get("runtime", 60)),
-        gpu=DEC_GPU,
+        runtime=SETTINGS.decoder.runtime,
+        gpu=SETTINGS.decoder.gpu,
     script:
         "../scripts/decoder_train.py"
 
 
 rule decoder_eval:
     input:
-        prepared=f"{RES}/decoder/{DEC_TEACHER}/prepared.pt",
-        models=[f"{RES}/decoder/{DEC_TEACHER}/{v}/model.pt" for v in DEC_VARIANTS],
-        teacher=dec_teacher_inputs,
+        prepared=LAYOUT.decoder_prepared(),
+        models=[LAYOUT.decoder_model("{teacher}", v) for v in SETTINGS.decoder.variants],
+        teacher=lambda wc: PLAN.built_model(wc.teacher),
     output:
-        summary=f"{RES}/decoder/{DEC_TEACHER}/eval/summary.csv",
-        heldout=f"{RES}/decoder/{DEC_TEACHER}/eval/heldout.csv",
-        humaneval=f"{RES}/decoder/{DEC_TEACHER}/eval/humaneval.csv",
-        samples=f"{RES}/decoder/{DEC_TEACHER}/eval/humaneval_samples.jsonl",
-        generations=f"{RES}/decoder/{DEC_TEACHER}/eval/generations.jsonl",
+        summary=LAYOUT.decoder_eval("summary.csv"),
+        heldout=LAYOUT.decoder_eval("heldout.csv"),
+        humaneval=LAYOUT.decoder_eval("humaneval.csv"),
+        samples=LAYOUT.decoder_eval("humaneval_samples.jsonl"),
+        generations=LAYOUT.decoder_eval("generations.jsonl"),
     params:
-        decoder={k: v for k, v in DEC.items() if k not in ("gpu", "runtime", "threads")},
-        variants=DEC_VARIANTS,
-        teacher_dir=dec_teacher_dir() if DEC.get("teacher_fim", True) else None,
-        tokenizer_dir=dec_teacher_dir(),
-        seed=config["seed"],
+        decoder=SETTINGS.decoder.without("gpu", "runtime", "threads").to_dict(),
+        teacher_dir=lambda wc: PLAN.teacher_model_dir(wc.teacher) if SETTINGS.decoder.teacher_fim else None,
+        tokenizer_dir=lambda wc: PLAN.teacher_model_dir(wc.teacher),
+        seed=SETTINGS.seed,
+    wildcard_constraints:
+        teacher=alternatives([PLAN.decoder_teacher] if PLAN.decoder_on else []),
     threads: 2
     log:
-        logfile("decoder_eval", DEC_TEACHER),
+        LAYOUT.log("decoder_eval", "{teacher}"),
     benchmark:
-        benchfile("decoder_eval", DEC_TEACHER)
+        LAYOUT.benchmark("decoder_eval", "{teacher}")
     conda:
         "../envs/torch.yaml"
     resources:
         mem_mb=6000,
-        runtime=int(DEC.get("runtime", 60)),
-        gpu=DEC_GPU,
+        runtime=SETTINGS.decoder.runtime,
+        gpu=SETTINGS.decoder.gpu,
     script:
         "../scripts/decoder_eval.py"
 
 
 rule decoder_report:
     input:
-        summary=f"{RES}/decoder/{DEC_TEACHER}/eval/summary.csv",
-        heldout=f"{RES}/decoder/{DEC_TEACHER}/eval/heldout.csv",
+        summary=LAYOUT.decoder_eval("summary.csv", PLAN.decoder_teacher),
+        heldout=LAYOUT.decoder_eval("heldout.csv", PLAN.decoder_teacher),
     output:
-        table=f"{RES}/tables/exp31_decoder.tex",
-        figure_pdf=f"{RES}/figures/exp31_decoder.pdf",
-        figure_png=f"{RES}/figures/exp31_decoder.png",
-        macros=f"{RES}/macros/decoder.tex",
+        table=LAYOUT.table("exp31_decoder"),
+        figure=multiext(LAYOUT.figure_stem("exp31_decoder"), ".pdf", ".png"),
+        macros=LAYOUT.macros("decoder"),
     params:
-        ks=_dec_he.get("ks", [1, 10]),
+        ks=list(SETTINGS.decoder.humaneval.ks),
     log:
-        logfile("decoder_report", DEC_TEACHER),
+        LAYOUT.log("decoder_report", f"{PLAN.decoder_teacher}"),
     benchmark:
-        benchfile("decoder_report", DEC_TEACHER)
+        LAYOUT.benchmark("decoder_report", f"{PLAN.decoder_teacher}")
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -122,16 +124,3 @@ rule decoder_report:
         runtime=10,
     script:
         "../scripts/decoder_report.py"
-
-
-# Wired into `all` only when the decoder's teacher is in the grid and has a student: the
-# rule student_train must be defined (rules/student.smk included BEFORE this file) for it.
-_dec_student_rule = any(r.name == "student_train" for r in workflow.rules)
-_dec_has_student = DEC_TEACHER in (globals().get("ST_TEACHERS") or [])
-if _dec_teacher_entry() is not None and _dec_student_rule and _dec_has_student:
-    _dec_outs = [f"{RES}/tables/exp31_decoder.tex", f"{RES}/figures/exp31_decoder.pdf",
-                 f"{RES}/figures/exp31_decoder.png", f"{RES}/macros/decoder.tex"]
-    ALL_TARGETS += _dec_outs
-    PAPER_TABLES += [f"{RES}/tables/exp31_decoder.tex"]
-    PAPER_FIGURES += [f"{RES}/figures/exp31_decoder.pdf"]
-    PAPER_MACROS += [f"{RES}/macros/decoder.tex"]

@@ -1,21 +1,21 @@
-# Stage: structural masks. One regions table per strategy (regex | ast) and an
-# agreement report between the two on function bodies.
+# Stage: structural masks. One regions table per strategy (masks.strategies: regex | ast)
+# and an agreement report between the two on function bodies.
 
 
 rule mask:
     input:
-        files=f"{RES}/corpus/{{corpus}}/files.jsonl",
+        files=LAYOUT.corpus_files(),
     output:
-        regions=f"{RES}/masks/{{corpus}}/{{mask}}.csv",
-        report=f"{RES}/masks/{{corpus}}/{{mask}}_report.json",
+        regions=LAYOUT.mask_csv(),
+        report=LAYOUT.mask_report(),
     params:
-        min_body_lines=config["masks"]["min_body_lines"],
+        min_body_lines=SETTINGS.masks.min_body_lines,
     wildcard_constraints:
-        mask="regex|ast",
+        mask=alternatives(PLAN.mask_names),
     log:
-        logfile("mask", "{corpus}/{mask}"),
+        LAYOUT.log("mask", f"{SETTINGS.corpus.name}/{{mask}}"),
     benchmark:
-        benchfile("mask", "{corpus}/{mask}")
+        LAYOUT.benchmark("mask", f"{SETTINGS.corpus.name}/{{mask}}")
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -27,15 +27,15 @@ rule mask:
 
 rule mask_agreement:
     input:
-        regex=f"{RES}/masks/{{corpus}}/regex.csv",
-        ast=f"{RES}/masks/{{corpus}}/ast.csv",
+        regex=LAYOUT.mask_csv("regex"),
+        ast=LAYOUT.mask_csv("ast"),
     output:
-        agreement=f"{RES}/masks/{{corpus}}/agreement.csv",
-        disagreements=f"{RES}/masks/{{corpus}}/disagreements.csv",
+        agreement=LAYOUT.mask_agreement(),
+        disagreements=LAYOUT.mask_disagreements(),
     log:
-        logfile("mask_agreement", "{corpus}"),
+        LAYOUT.log("mask_agreement", SETTINGS.corpus.name),
     benchmark:
-        benchfile("mask_agreement", "{corpus}")
+        LAYOUT.benchmark("mask_agreement", SETTINGS.corpus.name)
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -43,8 +43,3 @@ rule mask_agreement:
         runtime=10,
     script:
         "../scripts/mask_agreement.py"
-
-
-ALL_TARGETS += expand(f"{RES}/masks/{CORPUS}/{{mask}}.csv", mask=MASKS)
-if {"regex", "ast"} <= set(MASKS):
-    ALL_TARGETS += [f"{RES}/masks/{CORPUS}/agreement.csv"]

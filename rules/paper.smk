@@ -1,9 +1,9 @@
-# Stage: the paper. Include this file LAST in the Snakefile: it consumes the complete
-# PAPER_TABLES / PAPER_FIGURES / PAPER_MACROS lists and makes the PDF depend on every
-# other target, so the PDF is the last job of `snakemake -c2`.
+# Stage: the paper. Its inputs are the plan's products (PLAN.tables / figures / macros,
+# gathered from every stage's section of swejepa/dag.py); the PDF depends on every other
+# target, so it is the last job of `snakemake -c2`.
 #
 #   results/macros/paper_corpus.tex          corpus/mask numbers the prose quotes
-#   results/paper/generated/macros.tex       all PAPER_MACROS + paper/macro-defaults.tex
+#   results/paper/generated/macros.tex       all macro files + paper/macro-defaults.tex
 #   results/paper/generated/sec_<exp>.tex    per-section tables/figures/key numbers
 #   results/paper/generated/provenance.tex   commit, config/manifest hashes, versions, hardware, date
 #   results/paper/main.pdf                   latexmk (needs TeX; see LATEX_INSTALL_HELP)
@@ -16,14 +16,11 @@ import shlex as _shlex
 import shutil as _shutil
 from swejepa import paper as _paper
 
-PAPER_CFG = config.get("paper", {}) or {}
-PAPER_GEN = f"{RES}/paper/generated"
 PAPER_SECTIONS = _paper.SECTION_KEYS + [_paper.OTHER.key]
-PAPER_OTHER_TARGETS = list(ALL_TARGETS)  # everything the other stages request
 PAPER_GIT = _paper.git_info(workflow.basedir)
 
 
-if PAPER_CFG.get("pdf", True) and not _shutil.which("latexmk") and \
+if SETTINGS.paper.pdf and not _shutil.which("latexmk") and \
         "conda" not in str(getattr(workflow.deployment_settings, "deployment_method", "")).lower():
     print("NOTE: latexmk not found; results/paper/main.pdf cannot be built (every other "
           "output can). Install TeX: apt-get install -y latexmk texlive-latex-recommended "
@@ -33,16 +30,16 @@ if PAPER_CFG.get("pdf", True) and not _shutil.which("latexmk") and \
 
 rule paper_corpus_macros:
     input:
-        manifest=f"{RES}/corpus/{CORPUS}/manifest.json",
-        masks=expand(f"{RES}/masks/{CORPUS}/{{mask}}.csv", mask=MASKS),
+        manifest=LAYOUT.corpus_manifest(),
+        masks=[LAYOUT.mask_csv(m) for m in SETTINGS.masks.strategies],
     output:
-        f"{RES}/macros/paper_corpus.tex",
+        LAYOUT.macros("paper_corpus"),
     params:
-        masks=MASKS,
+        masks=list(SETTINGS.masks.strategies),
     log:
-        logfile("paper_corpus_macros"),
+        LAYOUT.log("paper_corpus_macros"),
     benchmark:
-        benchfile("paper_corpus_macros")
+        LAYOUT.benchmark("paper_corpus_macros")
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -52,25 +49,24 @@ rule paper_corpus_macros:
         "../scripts/paper_corpus_macros.py"
 
 
-PAPER_MACROS += [f"{RES}/macros/paper_corpus.tex"]
 
 
 rule paper_provenance:
     input:
-        manifest=f"{RES}/corpus/{CORPUS}/manifest.json",
+        manifest=LAYOUT.corpus_manifest(),
     output:
-        tex=f"{PAPER_GEN}/provenance.tex",
-        json=f"{RES}/paper/provenance.json",
+        tex=LAYOUT.paper_generated("provenance.tex"),
+        json=LAYOUT.paper("provenance.json"),
     params:
         # The commit and dirty flag are read when the workflow is parsed, so a new
         # commit reruns only this job and the PDF.
         git=PAPER_GIT,
-        config=config,
+        config=SETTINGS.to_dict(),
         repo=workflow.basedir,
     log:
-        logfile("paper_provenance"),
+        LAYOUT.log("paper_provenance"),
     benchmark:
-        benchfile("paper_provenance")
+        LAYOUT.benchmark("paper_provenance")
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -82,22 +78,22 @@ rule paper_provenance:
 
 rule paper_generated:
     input:
-        tables=PAPER_TABLES,
-        figures=PAPER_FIGURES,
-        macros=PAPER_MACROS,
+        tables=PLAN.tables,
+        figures=PLAN.figures,
+        macros=PLAN.macros,
         defaults=os.path.join(workflow.basedir, "paper", "macro-defaults.tex"),
     output:
-        macros=f"{PAPER_GEN}/macros.tex",
-        sections=expand(f"{PAPER_GEN}/sec_{{sec}}.tex", sec=PAPER_SECTIONS),
-        sources=f"{PAPER_GEN}/sources.tex",
-        sources_csv=f"{RES}/paper/sources.csv",
+        macros=LAYOUT.paper_generated("macros.tex"),
+        sections=[LAYOUT.paper_section(k) for k in PAPER_SECTIONS],
+        sources=LAYOUT.paper_generated("sources.tex"),
+        sources_csv=LAYOUT.paper("sources.csv"),
     params:
-        captions=PAPER_CAPTIONS,
-        producers=_paper.producers(workflow, PAPER_TABLES + PAPER_FIGURES),
+        captions=PLAN.captions,
+        producers=_paper.producers(workflow, PLAN.tables + PLAN.figures),
     log:
-        logfile("paper_generated"),
+        LAYOUT.log("paper_generated"),
     benchmark:
-        benchfile("paper_generated")
+        LAYOUT.benchmark("paper_generated")
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -107,33 +103,24 @@ rule paper_generated:
         "../scripts/paper_generated.py"
 
 
-# Everything the PDF needs, without TeX.
-PAPER_SOURCES = [
-    f"{PAPER_GEN}/macros.tex",
-    f"{PAPER_GEN}/provenance.tex",
-    f"{PAPER_GEN}/sources.tex",
-    *expand(f"{PAPER_GEN}/sec_{{sec}}.tex", sec=PAPER_SECTIONS),
-]
-
-
 rule paper_pdf:
     input:
         main=os.path.join(workflow.basedir, "paper", "main.tex"),
         bib=os.path.join(workflow.basedir, "paper", "references.bib"),
-        generated=PAPER_SOURCES,
-        tables=PAPER_TABLES,
-        figures=PAPER_FIGURES,
+        generated=PLAN.paper_sources,
+        tables=PLAN.tables,
+        figures=PLAN.figures,
         # Last job of the run: every other product exists before TeX is needed.
-        others=PAPER_OTHER_TARGETS,
+        others=PLAN.stage_targets,
     output:
-        pdf=report(f"{RES}/paper/main.pdf", category="Paper", labels={"file": "main.pdf"}),
+        pdf=report(LAYOUT.paper("main.pdf"), category="Paper", labels={"file": "main.pdf"}),
     params:
-        builddir=f"{RES}/paper/build",
+        builddir=LAYOUT.paper("build"),
         help=_shlex.quote(_paper.LATEX_INSTALL_HELP),
     log:
-        logfile("paper_pdf"),
+        LAYOUT.log("paper_pdf"),
     benchmark:
-        benchfile("paper_pdf")
+        LAYOUT.benchmark("paper_pdf")
     conda:
         "../envs/latex.yaml"
     resources:
@@ -166,16 +153,16 @@ rule paper_check:
     """Every file main.tex pulls in exists (with its hash), and which prose macros
     printed their n/a default."""
     input:
-        pdf=f"{RES}/paper/main.pdf",
+        pdf=LAYOUT.paper("main.pdf"),
         main=os.path.join(workflow.basedir, "paper", "main.tex"),
-        macros=f"{PAPER_GEN}/macros.tex",
-        provenance=f"{PAPER_GEN}/provenance.tex",
+        macros=LAYOUT.paper_generated("macros.tex"),
+        provenance=LAYOUT.paper_generated("provenance.tex"),
     output:
-        f"{RES}/paper/referenced_files.json",
+        LAYOUT.paper("referenced_files.json"),
     log:
-        logfile("paper_check"),
+        LAYOUT.log("paper_check"),
     benchmark:
-        benchfile("paper_check")
+        LAYOUT.benchmark("paper_check")
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -187,21 +174,21 @@ rule paper_check:
 
 rule paper_report:
     input:
-        tables=PAPER_TABLES,
-        figures=PAPER_FIGURES,
+        tables=PLAN.tables,
+        figures=PLAN.figures,
     output:
-        figures=report(directory(f"{RES}/paper/report/figures"), patterns=["{name}.png"],
+        figures=report(directory(PLAN.report_dirs[0]), patterns=["{name}.png"],
                        category=lambda wildcards: _paper.report_category(_paper.section_of(wildcards.name)), labels={"figure": "{name}"}),
-        tables=report(directory(f"{RES}/paper/report/tables"), patterns=["{name}.html"],
+        tables=report(directory(PLAN.report_dirs[1]), patterns=["{name}.html"],
                       category=lambda wildcards: _paper.report_category(_paper.section_of(wildcards.name)), labels={"table": "{name}"}),
     params:
         # Figures a stage already marks with paper_figure() are not repeated.
-        skip=sorted(PAPER_REPORTED),
-        dpi=PAPER_CFG.get("report_dpi", 150),
+        skip=[],
+        dpi=SETTINGS.paper.report_dpi,
     log:
-        logfile("paper_report"),
+        LAYOUT.log("paper_report"),
     benchmark:
-        benchfile("paper_report")
+        LAYOUT.benchmark("paper_report")
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -213,12 +200,6 @@ rule paper_report:
 
 rule paper_sources:
     input:
-        PAPER_OTHER_TARGETS,
-        PAPER_SOURCES,
-        f"{RES}/paper/report/figures",
-        f"{RES}/paper/report/tables",
-
-
-ALL_TARGETS += PAPER_SOURCES + [f"{RES}/paper/report/figures", f"{RES}/paper/report/tables"]
-if PAPER_CFG.get("pdf", True):
-    ALL_TARGETS += [f"{RES}/paper/main.pdf", f"{RES}/paper/referenced_files.json"]
+        PLAN.stage_targets,
+        PLAN.paper_sources,
+        PLAN.report_dirs,

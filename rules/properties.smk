@@ -3,15 +3,15 @@
 
 rule properties:
     input:
-        files=f"{RES}/corpus/{{corpus}}/files.jsonl",
-        regions=f"{RES}/masks/{{corpus}}/ast.csv",
+        files=LAYOUT.corpus_files(),
+        regions=LAYOUT.mask_csv("ast"),
     output:
-        properties=f"{RES}/properties/{{corpus}}/properties.csv",
-        report=f"{RES}/properties/{{corpus}}/report.json",
+        properties=LAYOUT.properties(),
+        report=LAYOUT.properties_report(),
     log:
-        logfile("properties", "{corpus}"),
+        LAYOUT.log("properties", SETTINGS.corpus.name),
     benchmark:
-        benchfile("properties", "{corpus}")
+        LAYOUT.benchmark("properties", SETTINGS.corpus.name)
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -19,6 +19,3 @@ rule properties:
         runtime=30,
     script:
         "../scripts/properties.py"
-
-
-ALL_TARGETS += [f"{RES}/properties/{CORPUS}/properties.csv"]

@@ -1,82 +1,79 @@
 # Stage: Phase 1, the SWE-JEPA student (Experiments 1.1 and 1.2).
-#   student_train   results/students/{teacher}/{variant}/final.pt, metrics.csv, summary.json,
-#                   ckpts/ (every student.train.ckpt_every steps: Experiment 1.2's points)
-#                   resume state: results/students/{teacher}/{variant}/_resume/ (declared by NO
-#                   rule: Snakemake deletes a failed job's outputs; a retried job resumes)
-#   student_eval    results/students/{teacher}/{variant}/success.json (seed's success check),
-#                   checkpoints.csv (val loss + Phase 0 retrieval/probes per checkpoint; `main` only)
-#   student_report  results/tables/exp11_student.tex, exp12_correlation.tex,
-#                   results/figures/exp11_loss.{pdf,png}, exp12_correlation.{pdf,png},
-#                   results/macros/student.tex, results/students/{summary,correlation}.csv
-# Variants: `main` (the configured design) and, for the ablation teacher, one student per
-# flipped design option: positions-{abs|rope} (a), context-{signature|file} (b),
-# predictor-{transformer|mlp} (c), contrastive-{off|on} (the anti-collapse InfoNCE term).
-# Needs rules/teacher.smk + rules/extract.smk (TEACHERS, latent_files) included before it.
-
-include: "student_common.smk"
+#   student_train   LAYOUT.student_dir = results/students/{teacher}/{variant}/: final.pt,
+#                   metrics.csv, summary.json, ckpts/ (every student.train.ckpt_every steps:
+#                   Experiment 1.2's points); resume state in LAYOUT.student_resume (declared by
+#                   NO rule: Snakemake deletes a failed job's outputs; a retried job resumes)
+#   student_eval    success.json (the seed's success check), checkpoints.csv (val loss +
+#                   Phase 0 retrieval/probes per checkpoint; `main` only)
+#   student_report  exp11_student / exp12_correlation tables, exp11_loss / exp12_correlation
+#                   figures, macros student.tex, results/students/{summary,correlation,checkpoints}.csv
+# Students (PLAN.students): `main` (the configured design) per student teacher and, for the
+# ablation teacher, one per flipped design option (PLAN.student_variants): positions-{abs|rope}
+# (a), context-{signature|file} (b), predictor-{transformer|mlp} (c), contrastive-{off|on}.
 
 
 rule student_train:
     input:
-        latents=student_latents,
+        latents=lambda wc: PLAN.latent_files(wc.teacher),
     output:
-        final=f"{_st_dir()}/final.pt",
-        metrics=f"{_st_dir()}/metrics.csv",
-        summary=f"{_st_dir()}/summary.json",
-        ckpts=directory(f"{_st_dir()}/ckpts"),
+        final=LAYOUT.student_final(),
+        metrics=LAYOUT.student_file("metrics.csv"),
+        summary=LAYOUT.student_file("summary.json"),
+        ckpts=directory(LAYOUT.student_file("ckpts")),
     params:
-        cfg=lambda wc: student_cfg(wc.variant),
-        seed=config["seed"],
-        # the rule's runtime minus a margin: checkpoint and exit non-zero before SLURM kills us
-        time_budget_s=max(60, 60 * (int(STUDENT.get("runtime", 60)) - int(STUDENT.get("time_margin", 5)))),
-        gpus=int(STUDENT.get("gpus", 0)),
+        student=lambda wc: PLAN.student_recipe(wc.variant).to_dict(),
+        seed=SETTINGS.seed,
+        time_budget_s=SETTINGS.student.time_budget_s,
+        gpus=SETTINGS.student.gpus,
+        resume_dir=lambda wc: LAYOUT.student_resume(wc.teacher, wc.variant),
     wildcard_constraints:
-        teacher=_ST_TEACHER_RE,
-        variant=_ST_VARIANT_RE,
+        teacher=alternatives(PLAN.student_teachers),
+        variant=alternatives(["main", *PLAN.student_variants]),
     threads: 1  # small CPU models: two 1-thread jobs beat one 2-thread job (-c2)
     log:
-        logfile("student_train", "{teacher}/{variant}"),
+        LAYOUT.log("student_train", "{teacher}/{variant}"),
     benchmark:
-        benchfile("student_train", "{teacher}/{variant}")
+        LAYOUT.benchmark("student_train", "{teacher}/{variant}")
     conda:
         "../envs/torch.yaml"
     resources:
         mem_mb=4000,
-        runtime=int(STUDENT.get("runtime", 60)),
-        gpu=int(STUDENT.get("gpus", 0)),
+        runtime=SETTINGS.student.runtime,
+        gpu=SETTINGS.student.gpus,
     script:
-        "../scripts/train_student.py"
+        "../scripts/student_train.py"
 
 
 rule student_eval:
     input:
-        final=f"{_st_dir()}/final.pt",
-        ckpts=f"{_st_dir()}/ckpts",
-        latents=student_latents,
-        bench_items=f"{RES}/bench/retrieval_items.jsonl",
-        regions=lambda wc: f"{RES}/masks/{CORPUS}/{STUDENT.get('mask', 'ast')}.csv",
-        properties=f"{RES}/properties/{CORPUS}/properties.csv",
+        final=LAYOUT.student_final(),
+        ckpts=LAYOUT.student_file("ckpts"),
+        latents=lambda wc: PLAN.latent_files(wc.teacher),
+        bench_items=LAYOUT.bench_items(),
+        regions=LAYOUT.mask_csv(SETTINGS.student.mask),
+        properties=LAYOUT.properties(),
+        model=lambda wc: PLAN.built_model(wc.teacher),
     output:
-        success=f"{_st_dir()}/success.json",
-        checkpoints=f"{_st_dir()}/checkpoints.csv",
+        success=LAYOUT.student_file("success.json"),
+        checkpoints=LAYOUT.student_file("checkpoints.csv"),
     params:
-        cfg=lambda wc: student_cfg(wc.variant),
-        eval=STUDENT.get("eval", {}),
-        probes={k: v for k, v in (config.get("probes", {}) or {}).items() if k != "max_samples"},
-        teacher_entry=lambda wc: next(t for t in config["teachers"] if t["name"] == wc.teacher),
-        teacher_index=lambda wc: _ST_TEACHERS_ALL.index(wc.teacher),
+        student=lambda wc: PLAN.student_recipe(wc.variant).to_dict(),
+        eval=SETTINGS.student.eval.to_dict(),
+        probes=SETTINGS.probes.without("max_samples").to_dict(),
+        retrieval=SETTINGS.retrieval.without("bench", "report_queries").to_dict(),
+        teacher=lambda wc: SETTINGS.teacher(wc.teacher).to_dict(),
+        teacher_index=lambda wc: SETTINGS.teacher_index(wc.teacher),
         all_checkpoints=lambda wc: wc.variant == "main",
-        # `results`, the root of this job's inputs (results/bench/retrieval_items.jsonl)
-        results_dir=lambda wc, input: os.path.dirname(os.path.dirname(input.bench_items)),
-        seed=config["seed"],
+        layout=LAYOUT.to_dict(),
+        seed=SETTINGS.seed,
     wildcard_constraints:
-        teacher=_ST_TEACHER_RE,
-        variant=_ST_VARIANT_RE,
+        teacher=alternatives(PLAN.student_teachers),
+        variant=alternatives(["main", *PLAN.student_variants]),
     threads: 1
     log:
-        logfile("student_eval", "{teacher}/{variant}"),
+        LAYOUT.log("student_eval", "{teacher}/{variant}"),
     benchmark:
-        benchfile("student_eval", "{teacher}/{variant}")
+        LAYOUT.benchmark("student_eval", "{teacher}/{variant}")
     conda:
         "../envs/torch.yaml"
     resources:
@@ -86,35 +83,29 @@ rule student_eval:
         "../scripts/student_eval.py"
 
 
-ST_TABLES = [f"{RES}/tables/exp11_student.tex", f"{RES}/tables/exp12_correlation.tex"]
-ST_FIGURES = [f"{RES}/figures/exp11_loss.pdf", f"{RES}/figures/exp12_correlation.pdf"]
-ST_MACROS = [f"{RES}/macros/student.tex"]
-
-
 rule student_report:
     input:
-        metrics=[f"{_st_dir(t, v)}/metrics.csv" for t, v in ST_STUDENTS],
-        summaries=[f"{_st_dir(t, v)}/summary.json" for t, v in ST_STUDENTS],
-        success=[f"{_st_dir(t, v)}/success.json" for t, v in ST_STUDENTS],
-        checkpoints=[f"{_st_dir(t, v)}/checkpoints.csv" for t, v in ST_STUDENTS],
+        metrics=[LAYOUT.student_file("metrics.csv", t, v) for t, v in PLAN.students],
+        summaries=[LAYOUT.student_file("summary.json", t, v) for t, v in PLAN.students],
+        success=[LAYOUT.student_file("success.json", t, v) for t, v in PLAN.students],
+        checkpoints=[LAYOUT.student_file("checkpoints.csv", t, v) for t, v in PLAN.students],
     output:
-        tables=ST_TABLES,
-        figures=ST_FIGURES,
-        pngs=[p.replace(".pdf", ".png") for p in ST_FIGURES],
-        macros=ST_MACROS,
-        summary=f"{RES}/students/summary.csv",
-        correlation=f"{RES}/students/correlation.csv",
-        points=f"{RES}/students/checkpoints.csv",
+        table11=LAYOUT.table("exp11_student"),
+        table12=LAYOUT.table("exp12_correlation"),
+        figure11=multiext(LAYOUT.figure_stem("exp11_loss"), ".pdf", ".png"),
+        figure12=multiext(LAYOUT.figure_stem("exp12_correlation"), ".pdf", ".png"),
+        macros=LAYOUT.macros("student"),
+        summary=LAYOUT.students_summary("summary.csv"),
+        correlation=LAYOUT.students_summary("correlation.csv"),
+        points=LAYOUT.students_summary("checkpoints.csv"),
     params:
-        students=ST_STUDENTS,
-        design={"positions": STUDENT.get("model", {}).get("positions"), "context": STUDENT.get("context"),
-                "predictor": STUDENT.get("model", {}).get("predictor"),
-                "contrastive": (STUDENT.get("train", {}) or {}).get("contrastive_weight", 0.1)},
-        ablation_teacher=ST_ABL_TEACHER,
+        students=PLAN.students,
+        design=PLAN.student_design,
+        ablation_teacher=PLAN.ablation_teacher,
     log:
-        logfile("student_report"),
+        LAYOUT.log("student_report"),
     benchmark:
-        benchfile("student_report")
+        LAYOUT.benchmark("student_report")
     conda:
         "../envs/workflow.yaml"
     resources:
@@ -122,10 +113,3 @@ rule student_report:
         runtime=10,
     script:
         "../scripts/student_report.py"
-
-
-if ST_STUDENTS:
-    ALL_TARGETS += ST_TABLES + ST_FIGURES + [p.replace(".pdf", ".png") for p in ST_FIGURES] + ST_MACROS
-    PAPER_TABLES += ST_TABLES
-    PAPER_FIGURES += ST_FIGURES
-    PAPER_MACROS += ST_MACROS

@@ -1,29 +1,27 @@
 # Stage 1: teachers. `train` teachers: byte-level BPE tokenizer + tiny Qwen2 trained with
 # fill-in-the-middle; `random` teachers: the same architecture/tokenizer, initial weights.
 # `package`/`hf` teachers need no rule (extraction loads them; hf ones must be cached).
-#   results/teachers/{t}/tokenizer/            (train) tokenizer only
-#   results/teachers/{t}/model/                save_pretrained model + tokenizer (rules declare
-#                                              model/config.json; the directory is renamed in whole)
-#   results/teachers/{t}/train_metrics.csv     step, loss, tokens_per_s, lr, tokens, flops, elapsed_s
-#   results/teachers/{t}/_resume/              periodic checkpoint; declared by no rule
-#   results/figures/teacher_loss_{t}.pdf/.png  loss curve (separate rule: no plotting in training)
-
-include: "teacher_common.smk"
+#   LAYOUT.teacher_tokenizer   results/teachers/{t}/tokenizer/  (train) tokenizer only
+#   LAYOUT.teacher_model       results/teachers/{t}/model/      save_pretrained model + tokenizer
+#                              (rules declare model/config.json; the directory is renamed in whole)
+#   LAYOUT.teacher_metrics     results/teachers/{t}/train_metrics.csv
+#   LAYOUT.teacher_resume      results/teachers/{t}/_resume/    resume state; declared by no rule
+#   teacher_loss_{t}           results/figures/teacher_loss_{t}.pdf/.png (no plotting in training)
 
 
 rule teacher_tokenizer:
     input:
-        files=f"{RES}/corpus/{CORPUS}/files.jsonl",
+        files=LAYOUT.corpus_files(),
     output:
-        tokenizer=directory(f"{RES}/teachers/{{teacher}}/tokenizer"),
+        tokenizer=directory(LAYOUT.teacher_tokenizer()),
     params:
-        tokenizer=lambda wc: teacher_entry(wc.teacher).get("tokenizer", {}),
+        tokenizer=lambda wc: SETTINGS.teacher(wc.teacher).tokenizer.to_dict(),
     wildcard_constraints:
-        teacher=_alt(TRAIN_TEACHERS),
+        teacher=alternatives(PLAN.teachers_by_source("train")),
     log:
-        logfile("teacher_tokenizer", "{teacher}"),
+        LAYOUT.log("teacher_tokenizer", "{teacher}"),
     benchmark:
-        benchfile("teacher_tokenizer", "{teacher}")
+        LAYOUT.benchmark("teacher_tokenizer", "{teacher}")
     conda:
         "../envs/torch.yaml"
     threads: 2
@@ -31,55 +29,56 @@ rule teacher_tokenizer:
         mem_mb=4000,
         runtime=20,
     script:
-        "../scripts/train_teacher.py"
+        "../scripts/teacher_tokenizer.py"
 
 
-rule train_teacher:
+rule teacher_train:
     input:
-        files=f"{RES}/corpus/{CORPUS}/files.jsonl",
-        regions=lambda wc: f"{RES}/masks/{CORPUS}/{teacher_entry(wc.teacher)['training'].get('mask', 'ast')}.csv",
-        tokenizer=f"{RES}/teachers/{{teacher}}/tokenizer",
+        files=LAYOUT.corpus_files(),
+        regions=lambda wc: LAYOUT.mask_csv(SETTINGS.teacher(wc.teacher).training.mask),
+        tokenizer=LAYOUT.teacher_tokenizer(),
     output:
-        model=f"{RES}/teachers/{{teacher}}/model/config.json",
-        metrics=f"{RES}/teachers/{{teacher}}/train_metrics.csv",
-        info=f"{RES}/teachers/{{teacher}}/train_info.json",
+        model=LAYOUT.teacher_model_config(),
+        metrics=LAYOUT.teacher_metrics(),
+        info=LAYOUT.teacher_train_info(),
     params:
-        entry=lambda wc: teacher_entry(wc.teacher),
-        seed=config["seed"],
-        resume_dir=lambda wc: f"{RES}/teachers/{wc.teacher}/_resume",
+        teacher=lambda wc: SETTINGS.teacher(wc.teacher).to_dict(),
+        seed=SETTINGS.seed,
+        resume_dir=lambda wc: LAYOUT.teacher_resume(wc.teacher),
+        # minutes of the job minus a margin: checkpoint and exit before SLURM kills it
+        time_budget_s=SETTINGS.extract.time_budget_s,
     wildcard_constraints:
-        teacher=_alt(TRAIN_TEACHERS),
+        teacher=alternatives(PLAN.teachers_by_source("train")),
     log:
-        logfile("train_teacher", "{teacher}"),
+        LAYOUT.log("teacher_train", "{teacher}"),
     benchmark:
-        benchfile("train_teacher", "{teacher}")
+        LAYOUT.benchmark("teacher_train", "{teacher}")
     conda:
         "../envs/torch.yaml"
     threads: 2
     resources:
         mem_mb=4000,
-        runtime=int(EXTRACT_CFG.get("runtime", 60)),
-        gpu=teacher_gpus,
+        runtime=SETTINGS.extract.runtime,
+        gpu=SETTINGS.extract.gpu,
     script:
-        "../scripts/train_teacher.py"
+        "../scripts/teacher_train.py"
 
 
-rule random_teacher:
+rule teacher_random:
     input:
-        tokenizer=lambda wc: f"{RES}/teachers/{teacher_entry(wc.teacher)['like']}/tokenizer",
+        tokenizer=lambda wc: LAYOUT.teacher_tokenizer(SETTINGS.teacher(wc.teacher).like),
     output:
-        model=f"{RES}/teachers/{{teacher}}/model/config.json",
-        info=f"{RES}/teachers/{{teacher}}/init_info.json",
+        model=LAYOUT.teacher_model_config(),
+        info=LAYOUT.teacher_init_info(),
     params:
-        entry=lambda wc: teacher_entry(wc.teacher),
-        like=lambda wc: teacher_entry(teacher_entry(wc.teacher)["like"]),
-        seed=config["seed"],
+        like=lambda wc: SETTINGS.teacher(SETTINGS.teacher(wc.teacher).like).to_dict(),
+        seed=SETTINGS.seed,
     wildcard_constraints:
-        teacher=_alt(RANDOM_TEACHERS),
+        teacher=alternatives(PLAN.teachers_by_source("random")),
     log:
-        logfile("random_teacher", "{teacher}"),
+        LAYOUT.log("teacher_random", "{teacher}"),
     benchmark:
-        benchfile("random_teacher", "{teacher}")
+        LAYOUT.benchmark("teacher_random", "{teacher}")
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -87,30 +86,25 @@ rule random_teacher:
         mem_mb=2000,
         runtime=10,
     script:
-        "../scripts/train_teacher.py"
+        "../scripts/teacher_random.py"
 
 
 rule teacher_loss_figure:
     input:
-        metrics=f"{RES}/teachers/{{teacher}}/train_metrics.csv",
+        metrics=LAYOUT.teacher_metrics(),
     output:
-        pdf=f"{RES}/figures/teacher_loss_{{teacher}}.pdf",
-        png=f"{RES}/figures/teacher_loss_{{teacher}}.png",
+        pdf=LAYOUT.figure("teacher_loss_{teacher}"),
+        png=LAYOUT.figure("teacher_loss_{teacher}", "png"),
     wildcard_constraints:
-        teacher=_alt(TRAIN_TEACHERS),
+        teacher=alternatives(PLAN.teachers_by_source("train")),
     log:
-        logfile("teacher_loss_figure", "{teacher}"),
+        LAYOUT.log("teacher_loss_figure", "{teacher}"),
     benchmark:
-        benchfile("teacher_loss_figure", "{teacher}")
+        LAYOUT.benchmark("teacher_loss_figure", "{teacher}")
     conda:
         "../envs/workflow.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
     script:
-        "../scripts/plot_teacher_loss.py"
-
-
-ALL_TARGETS += expand(f"{RES}/teachers/{{t}}/model/config.json", t=TRAIN_TEACHERS + RANDOM_TEACHERS)
-ALL_TARGETS += expand(f"{RES}/figures/teacher_loss_{{t}}.pdf", t=TRAIN_TEACHERS)
-PAPER_FIGURES += expand(f"{RES}/figures/teacher_loss_{{t}}.pdf", t=TRAIN_TEACHERS)
+        "../scripts/teacher_loss_figure.py"

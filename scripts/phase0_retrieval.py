@@ -1,12 +1,13 @@
-"""Experiment 0.2: retrieval metrics of one teacher's bench vectors for every (layer, pool)."""
+"""Rule phase0_retrieval: Experiment 0.2, retrieval metrics of one teacher's bench vectors for every (layer, pool)."""
 from threadpoolctl import threadpool_limits
 
 from swejepa.analysis.run import retrieval_cells
+from swejepa.layout import Layout
 from swejepa.runtime import setup_logging
+from swejepa.settings import RetrievalSettings
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
-base = snakemake.output.cells[0].rsplit("/", 1)[0]
 with threadpool_limits(snakemake.threads):
-    retrieval_cells(snakemake.input.latents, snakemake.wildcards.teacher, snakemake.input.bench_items, p.layers, p.pools,
-                    tuple(p.ks), dict(p.index), lambda l, q: f"{base}/{l}_{q}.csv")
+    retrieval_cells(snakemake.input.latents, snakemake.wildcards.teacher, snakemake.input.bench_items, p.layers,
+                    p.pools, RetrievalSettings.from_dict(p.retrieval), Layout(**p.layout))

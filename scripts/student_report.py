@@ -1,4 +1,4 @@
-"""Experiment 1.1/1.2 tables, figures and macros (rules/student.smk: student_report)."""
+"""Rule student_report: Experiment 1.1/1.2 tables, figures and macros."""
 from swejepa.runtime import setup_logging
 from swejepa.student.report import build_report
 
@@ -7,6 +7,6 @@ i, o, p = snakemake.input, snakemake.output, snakemake.params
 mac = build_report([tuple(s) for s in p.students], i.metrics, i.summaries, i.success, i.checkpoints,
                    dict(p.design), p.ablation_teacher,
                    {"summary": o.summary, "correlation": o.correlation, "points": o.points,
-                    "table11": o.tables[0], "table12": o.tables[1], "figure11": o.figures[0],
-                    "figure12": o.figures[1], "macros": o.macros[0]})
+                    "table11": o.table11, "table12": o.table12, "figure11": o.figure11[0],
+                    "figure12": o.figure12[0], "macros": o.macros})
 log.info("macros: %s", mac)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .layout import Layout
-from .settings import Settings, StudentSettings
+from .settings import MASKS, Settings, StudentSettings
 
 # The design options of the student ablation (the seed's three questions + the
 # anti-collapse term): (section, option) and the flip of each value.
@@ -102,6 +102,8 @@ class Plan:
             self.figures.append(self.layout.figure(f"teacher_loss_{t}"))
 
     # ================================================================== Phase 0
+    mask_names = MASKS  # every strategy a rule can build (properties need ast, whatever the grid)
+
     @property
     def vector_pools(self) -> list[str]:
         """Pools with one vector per region (retrieval, probes)."""
@@ -376,7 +378,8 @@ class Plan:
             inp["final"] = self.curve_point(teacher, int(step[len("step"):]), seed)[0]
         teacher = self.eval_teacher(wc)
         inp["latents"] = self.latent_files(teacher)
-        inp.update({"model": m for m in self.built_model(teacher)})
+        if self.built_model(teacher):
+            inp["model"] = self.built_model(teacher)[0]
         return inp
 
     def eval_ident(self, wc) -> dict:
@@ -388,7 +391,7 @@ class Plan:
             final = self.p2_student_final(point, seed)
             return {"experiment": "teachers", "student": f"{point}/seed{seed}", "teacher": point,
                     "teacher_source": self.settings.teacher(point).source, "seed": seed,
-                    "reused": final.startswith(self.layout.student_dir("", "").rstrip("/"))}
+                    "reused": final == self.layout.student_final(point, "main")}
         ct, _ = self._split(point)
         return {"experiment": wc.kind, "student": f"{wc.kind}/{point}/seed{seed}", "teacher": ct,
                 "teacher_source": self.settings.teacher(ct).source, "seed": seed}

@@ -28,25 +28,10 @@ from typing import Callable
 
 import numpy as np
 
+from .layout import Layout
+from .settings import LAYER_NAMES, ExtractSettings, TeacherSpec
 from .teachers.fim import token_span
 from .teachers.registry import layer_indices, load_teacher, resolve_source
-
-DEFAULTS = {
-    "device": "auto",
-    "dtype": "auto",
-    "window": 512,
-    "batch_tokens": 4096,
-    "block_windows": 256,
-    "n_shards": 1,
-    "token_max_regions": 2000,
-    "max_files": None,
-    "bf16_min_cosine": 0.999,
-    "hf_offline": True,
-}
-
-
-def extract_settings(cfg: dict | None) -> dict:
-    return {**DEFAULTS, **(cfg or {})}
 
 
 # --------------------------------------------------------------------------- windows
@@ -257,9 +242,9 @@ def _raise_on_term(signum, frame):  # noqa: ARG001
     raise _Interrupted(f"signal {signum}")
 
 
-def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out_h5, report_path=None,
-            manifest_path=None, bench_path=None, results_dir="results", layers=("first", "quarter", "half",
-            "three_quarter", "last"), settings: dict | None = None, seed: int = 0, shard: int = 0,
+def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: dict, out_h5, report_path=None,
+            manifest_path=None, bench_path=None, layout: Layout | str = "results", layers=LAYER_NAMES,
+            settings: ExtractSettings = ExtractSettings(), seed: int = 0, shard: int = 0,
             n_shards: int = 1, log: Callable[[str], None] | None = None, stop_after_batches: int | None = None,
             forward_timer: list | None = None) -> dict:
     """Run one teacher over (a shard of) the corpus; write ``out_h5`` atomically.
@@ -273,13 +258,13 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
 
     from .runtime import atomic_path, pick_device, write_text_atomic
 
-    st = extract_settings(settings)
+    st = settings
     log = log or (lambda m: None)
-    if st["hf_offline"]:
+    if st.hf_offline:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     # 1. Fail before any compute when the teacher is not there.
-    resolve_source(entry, results_dir, index)
+    resolve_source(teacher, layout, index)
     t_start = time.perf_counter()
 
     # 2. Regions of every mask, restricted to this shard's files.
@@ -289,32 +274,32 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                         keep_default_na=False)
         t["row"] = np.arange(len(t), dtype=np.int64)
         tables[m] = t
-    keep_files = select_files(tables, shard, n_shards, st["max_files"], seed)
+    keep_files = select_files(tables, shard, n_shards, st.max_files, seed)
     for m in tables:
         t = tables[m]
         tables[m] = t[t["file_id"].astype(int).isin(keep_files)].reset_index(drop=True)
     n_regions_total = {m: int(len(pd.read_csv(p, usecols=["file_id"]))) for m, p in mask_paths.items()}
 
-    device = pick_device(st["device"])
+    device = pick_device(st.device)
     from .runtime import bound_cpu_memory, release_free_memory
 
     if device == "cpu":
         log(f"cpu memory settings: {bound_cpu_memory()}")
     # Weights in the entry's dtype (cluster: bfloat16 for the Qwen models), else fp32 and
     # bf16 autocast decided below.
-    load_dtype = entry.get("dtype") if entry.get("dtype") not in (None, "auto") else "float32"
-    model, tok, info = load_teacher(entry, results_dir, index, device=device, dtype=load_dtype)
+    load_dtype = teacher.dtype if teacher.dtype != "auto" else "float32"
+    model, tok, info = load_teacher(teacher, layout, index, device=device, dtype=load_dtype)
     L, d = info["n_layers"], info["hidden_size"]
     lidx = layer_indices(L, layers)
     uniq = sorted(set(lidx.values()))
     causal = bool(info["is_causal"])
     pre, suf = special_layout(tok)
     pad = pad_id_of(tok)
-    maxpos = info["max_positions"] or st["window"]
-    W = int(min(st["window"], maxpos))
+    maxpos = info["max_positions"] or st.window
+    W = int(min(st.window, maxpos))
     cap = W - len(pre) - len(suf)
     backend = tok.backend_tokenizer
-    log(f"teacher {entry['name']}: L={L} d={d} layers={lidx} causal={causal} window={W} (cap {cap}) "
+    log(f"teacher {teacher.name}: L={L} d={d} layers={lidx} causal={causal} window={W} (cap {cap}) "
         f"specials={pre}/{suf} device={device} files={len(keep_files)}")
 
     def to_batch(rows: list[list[int]]):
@@ -337,25 +322,25 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
     probe_ids = backend.encode((first or {"content": "def f(x):\n    return x\n"})["content"][:2000],
                                add_special_tokens=False).ids[:max(8, min(48, cap))]
     if load_dtype != "float32":
-        check = {"min": float("nan"), "skipped": f"weights loaded in {load_dtype} ({entry['name']}.dtype)"}
-    elif st["dtype"] == "float32":
+        check = {"min": float("nan"), "skipped": f"weights loaded in {load_dtype} ({teacher.name}.dtype)"}
+    elif st.dtype == "float32":
         check = {"min": float("nan"), "skipped": "extract.dtype is float32"}
     else:
         check = precision_check(model, to_batch([pre + probe_ids + suf]), uniq, device)
-    faster, rates = bf16_is_faster(device) if st["dtype"] == "auto" else (st["dtype"] == "bfloat16", {})
-    if st["dtype"] == "auto" and faster and load_dtype == "float32" and not device.startswith("cuda"):
+    faster, rates = bf16_is_faster(device) if st.dtype == "auto" else (st.dtype == "bfloat16", {})
+    if st.dtype == "auto" and faster and load_dtype == "float32" and not device.startswith("cuda"):
         # Recorded, not decided on: this teacher's own forward speed-up on full windows. A
         # decision on a timing this close to 1 (narrow models) would flip between runs on a
         # loaded machine and break byte-identical reruns; the matmul check has a wide margin.
         long_ids = backend.encode((first or {"content": "def f(x):\n    return x\n" * 200})["content"],
                                   add_special_tokens=False).ids
         row = pre + (long_ids * (1 + cap // max(1, len(long_ids))))[:cap] + suf
-        k = max(1, min(8, int(st["batch_tokens"]) // max(1, len(row))))
+        k = max(1, min(8, int(st.batch_tokens) // max(1, len(row))))
         rates.update(forward_speedup(model, to_batch([row] * k), device))
-    use_bf16 = load_dtype == "float32" and ((st["dtype"] == "bfloat16") or (
-        st["dtype"] == "auto" and faster and check["min"] >= st["bf16_min_cosine"]))
-    check.update({"requested": st["dtype"], "bf16_faster": bool(faster), **rates,
-                  "threshold": st["bf16_min_cosine"],
+    use_bf16 = load_dtype == "float32" and ((st.dtype == "bfloat16") or (
+        st.dtype == "auto" and faster and check["min"] >= st.bf16_min_cosine))
+    check.update({"requested": st.dtype, "bf16_faster": bool(faster), **rates,
+                  "threshold": st.bf16_min_cosine,
                   "used": "bfloat16" if use_bf16 else load_dtype})
     log(f"precision check: {check}")
     from .teachers.train import autocast_ctx
@@ -364,7 +349,7 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
     sel = {}
     for m, t in tables.items():
         rng = np.random.default_rng([seed, 104729, sorted(mask_paths).index(m)])
-        k = min(int(st["token_max_regions"]), len(t))
+        k = min(int(st.token_max_regions), len(t))
         sel[m] = set(np.sort(rng.choice(len(t), size=k, replace=False)).tolist()) if k else set()
 
     masks = sorted(tables)
@@ -426,7 +411,7 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
 
                 def run_batches(win_rows: list[list[int]], jobs: list[list[tuple]], sink):
                     """Forward windows in length buckets; ``jobs[w]`` = (key, p0, p1) to pool in window w."""
-                    for idx in length_buckets([len(r) for r in win_rows], int(st["batch_tokens"])):
+                    for idx in length_buckets([len(r) for r in win_rows], int(st.batch_tokens)):
                         batch = to_batch([win_rows[j] for j in idx])
                         t0 = time.perf_counter()
                         with torch.no_grad(), autocast_ctx(device, use_bf16):
@@ -595,7 +580,7 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                         continue
                     block.append(r)
                     nwin_est += 1 + len(r["content"]) // (3 * cap)
-                    if nwin_est >= int(st["block_windows"]):
+                    if nwin_est >= int(st.block_windows):
                         process_block(block)
                         block, nwin_est = [], 0
                         release_free_memory()
@@ -614,8 +599,8 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                             for ln in layers for pool in ("mean", "last")}
                     b_ntok = np.zeros(n_bench, np.int32)
                     b_trunc = np.zeros(n_bench, bool)
-                    for i0 in range(0, n_bench, int(st["block_windows"])):
-                        chunk = items[i0:i0 + int(st["block_windows"])]
+                    for i0 in range(0, n_bench, int(st.block_windows)):
+                        chunk = items[i0:i0 + int(st.block_windows)]
                         encs = backend.encode_batch([it["text"] for it in chunk], add_special_tokens=False)
                         rows, jobs = [], []
                         for j, (it, enc) in enumerate(zip(chunk, encs)):
@@ -650,20 +635,20 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                 tok_desc = {"class": type(tok).__name__, "name_or_path": str(getattr(tok, "name_or_path", "")),
                             "vocab_size": len(tok), "pad_id": pad, "prefix_special": pre, "suffix_special": suf}
                 attrs = {
-                    "teacher": entry["name"], "source": entry["source"], "model": info["model"],
+                    "teacher": teacher.name, "source": teacher.source, "model": info["model"],
                     "revision": info["revision"], "n_layers": L, "hidden_size": d,
                     "layer_indices": json.dumps(lidx), "dtype": "float16", "compute_dtype": check["used"],
                     "precision_check": json.dumps(check), "tokenizer": json.dumps(tok_desc),
                     "corpus_manifest_sha256": manifest_sha, "code_version": code_version(), "shard": shard,
                     "n_shards": n_shards, "window": W, "is_causal": causal, "masks": json.dumps(masks),
-                    "max_files": -1 if st["max_files"] is None else int(st["max_files"]), "seed": seed,
-                    "token_max_regions": int(st["token_max_regions"]),
+                    "max_files": -1 if st.max_files is None else int(st.max_files), "seed": seed,
+                    "token_max_regions": int(st.token_max_regions),
                 }
                 for k, v in attrs.items():
                     h5.attrs[k] = v
             elapsed = time.perf_counter() - t_start
             report = {
-                "teacher": entry["name"], "shard": shard, "n_shards": n_shards, "window": W, "device": device,
+                "teacher": teacher.name, "shard": shard, "n_shards": n_shards, "window": W, "device": device,
                 "compute_dtype": check["used"], "precision_check": check, **counters,
                 "padding_waste": 1 - counters["tokens_forward"] / max(1, counters["tokens_padded"]),
                 # extra tokens of overlapping windows (corpus only; bench items excluded)
@@ -679,7 +664,7 @@ def extract(*, entry: dict, index: int | None, files_path, mask_paths: dict, out
                               "n_truncated": trunc_count[m], "n_empty": empty_count[m],
                               "n_token_regions": len(sel_order[m]), "n_token_rows": tok_written[m]}
                           for m in masks},
-                "max_files": st["max_files"], "n_selected_files": len(keep_files),
+                "max_files": st.max_files, "n_selected_files": len(keep_files),
             }
             for m in masks:
                 if trunc_count[m]:

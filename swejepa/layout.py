@@ -26,6 +26,10 @@ class Layout:
     def _p(self, *parts) -> str:
         return "/".join([self.root, *map(str, parts)])
 
+    def to_dict(self) -> dict:
+        """For Snakemake params (scripts rebuild it with ``Layout(**d)``)."""
+        return {"root": self.root, "corpus": self.corpus}
+
     @classmethod
     def of(cls, path: str | os.PathLike, corpus: str = "stdlib") -> "Layout":
         """The layout whose root holds ``path`` (a file under ``<root>/``)."""
@@ -120,6 +124,10 @@ class Layout:
 
     def figure(self, name: str = W["name"], ext: str = "pdf") -> str:
         return self._p("figures", f"{name}.{ext}")
+
+    def figure_stem(self, name: str = W["name"]) -> str:
+        """A figure's path without extension (``multiext(stem, ".pdf", ".png")``)."""
+        return self._p("figures", name)
 
     def macros(self, name: str = W["name"]) -> str:
         return self._p("macros", f"{name}.tex")

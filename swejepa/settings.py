@@ -87,6 +87,12 @@ class Section:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def without(self, *names):
+        """A copy with the named fields back at their defaults: the view a job gets, so
+        that a change of a field it does not read does not rerun it."""
+        blank = {f.name: _field_default(f) for f in dataclasses.fields(self)}
+        return dataclasses.replace(self, **{n: blank[n] for n in names})
+
     def with_overrides(self, overrides: dict):
         """A copy with a (nested) mapping of changes laid over it."""
         return type(self).from_dict(_merge(self.to_dict(), overrides))
@@ -390,8 +396,7 @@ class StudentSettings(Section):
     def recipe(self) -> "StudentSettings":
         """The settings with the job-only fields at their defaults: what a training job
         computes depends only on this (a change of eval settings reruns no training)."""
-        blank = StudentSettings()
-        return dataclasses.replace(self, **{k: getattr(blank, k) for k in STUDENT_JOB_FIELDS})
+        return self.without(*STUDENT_JOB_FIELDS)
 
     @property
     def time_budget_s(self) -> int:
@@ -491,15 +496,20 @@ class ExtractSettings(Section):
     hf_offline: bool = opt(True, "HF_HUB_OFFLINE=1: hf teachers must be cached or local dirs")
     threads: int = opt(2, "", minimum=1)
     mem_mb: int = opt(6000, "", minimum=100)
-    runtime: int = opt(60, "minutes (SLURM)", minimum=1)
+    runtime: int = opt(60, "minutes per teacher-training and extraction job (SLURM)", minimum=1)
+    time_margin: int = opt(5, "teacher training checkpoints and exits non-zero this many minutes before "
+                              "the runtime (the retry resumes)", minimum=0)
     gpu: int = opt(0, "GPUs requested by teacher training and extraction jobs", minimum=0)
 
     def job(self) -> "ExtractSettings":
         """Without the scheduling fields (threads, memory, runtime, GPUs): what an
         extraction computes depends only on this."""
-        blank = ExtractSettings()
-        return dataclasses.replace(self, threads=blank.threads, mem_mb=blank.mem_mb, runtime=blank.runtime,
-                                   gpu=blank.gpu)
+        return self.without("threads", "mem_mb", "runtime", "time_margin", "gpu")
+
+    @property
+    def time_budget_s(self) -> int:
+        """Teacher training's wall-clock budget: the runtime minus the margin."""
+        return max(60, 60 * (self.runtime - self.time_margin))
 
 
 @dataclass(frozen=True)

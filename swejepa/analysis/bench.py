@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from ..settings import BenchSettings
 from .rewrites import TRANSFORMS, rewrite_all
 
 
@@ -96,10 +97,10 @@ def verify_humaneval(problem: dict, code: str, timeout_s: float = 10.0):
     return res.passed, res.status
 
 
-def build_items(regions: pd.DataFrame, files: dict[int, str], problems: dict, cfg: dict, seed: int,
+def build_items(regions: pd.DataFrame, files: dict[int, str], problems: dict, bench: BenchSettings, seed: int,
                 log=print) -> tuple[list[dict], dict]:
     """The benchmark items and a report of counts (kept/dropped rewrites per transform)."""
-    transforms = cfg.get("transforms") or list(TRANSFORMS)
+    transforms = list(bench.transforms)
     items: list[dict] = []
     report = {"heldout": {}, "humaneval": {}, "dropped": {}, "drop_status": {}}
     group = 0
@@ -110,8 +111,8 @@ def build_items(regions: pd.DataFrame, files: dict[int, str], problems: dict, cf
                       "span_end_char": len(text), "source_key": source_key})
 
     # held-out split
-    rew, dis = sample_heldout(regions, files, cfg.get("heldout_split", "test"), cfg["heldout_functions"],
-                              cfg["distractors"], seed, cfg.get("min_body_lines", 3), cfg.get("max_body_lines", 60))
+    rew, dis = sample_heldout(regions, files, bench.heldout_split, bench.heldout_functions, bench.distractors, seed,
+                              bench.min_body_lines, bench.max_body_lines)
     for key, src in rew:
         add(group, "original", "heldout", "none", src, key)
         for t, out in rewrite_all(src, transforms, seed).items():
@@ -127,8 +128,8 @@ def build_items(regions: pd.DataFrame, files: dict[int, str], problems: dict, cf
 
     # HumanEval
     tids = sorted(problems, key=lambda t: int(t.split("/")[-1]))
-    if cfg.get("humaneval_problems") is not None:
-        tids = tids[: cfg["humaneval_problems"]]
+    if bench.humaneval_problems is not None:
+        tids = tids[: bench.humaneval_problems]
     jobs = []
     originals = {}
     for tid in tids:
@@ -138,8 +139,8 @@ def build_items(regions: pd.DataFrame, files: dict[int, str], problems: dict, cf
         jobs.append((tid, "none", orig))
         for t, out in rewrite_all(orig, transforms, seed).items():
             jobs.append((tid, t, out))
-    timeout = float(cfg.get("verify_timeout_s", 10.0))
-    with ThreadPoolExecutor(max_workers=int(cfg.get("verify_workers", 2))) as ex:
+    timeout = float(bench.verify_timeout_s)
+    with ThreadPoolExecutor(max_workers=int(bench.verify_workers)) as ex:
         results = list(ex.map(lambda j: verify_humaneval(problems[j[0]], j[2], timeout), jobs))
     ok = {(tid, t): (passed, status) for (tid, t, _), (passed, status) in zip(jobs, results)}
     n_orig_fail = 0

@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .retrieval import DEFAULT_KS, bench_metrics_from_scores
+from .retrieval import bench_metrics_from_scores
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -39,7 +39,7 @@ def tfidf_matrix(texts: list[str]):
     return vec.fit_transform(texts)
 
 
-def lexical_bench_metrics(items: pd.DataFrame, ks=DEFAULT_KS) -> pd.DataFrame:
+def lexical_bench_metrics(items: pd.DataFrame, ks) -> pd.DataFrame:
     """Both benchmark tasks scored by TF-IDF cosine over identifiers."""
     M = tfidf_matrix(items["text"].tolist())
 

@@ -10,7 +10,7 @@ Protocol, per property:
     regression): accuracy and macro-F1, beside the majority-class baseline of the
     same fold; mean ± std over the outer folds.
 Controls (random-init teacher, surface baseline) are ordinary calls on other features
-with the same ``groups`` and ``cfg``: the folds depend only on them, so they are shared.
+with the same ``groups``, settings and seed: the folds depend only on them, so they are shared.
 """
 
 from __future__ import annotations
@@ -20,25 +20,17 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..settings import ProbeSettings
+
 REGRESSION = ("cyclomatic", "n_branches", "n_loops", "n_external_calls", "loc")
 CLASSIFICATION = ("return_category", "side_effects")
 
-DEFAULT_CFG = {
-    "folds": 5,
-    "inner_folds": 3,
-    "alphas": [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0, 1000000.0],
-    "Cs": [0.001, 0.01, 0.1, 1.0],
-    "max_iter": 300,
-    "seed": 0,
-    "regression": list(REGRESSION),
-    "classification": list(CLASSIFICATION),
-}
 
 
-def _cfg(cfg) -> dict:
-    out = dict(DEFAULT_CFG)
-    out.update({k: v for k, v in (cfg or {}).items() if v is not None})
-    return out
+def _cfg(probes: ProbeSettings, seed: int) -> dict:
+    return {"folds": probes.folds, "inner_folds": probes.inner_folds, "alphas": list(probes.alphas),
+            "Cs": list(probes.Cs), "max_iter": probes.max_iter, "seed": seed,
+            "regression": list(REGRESSION), "classification": list(CLASSIFICATION)}
 
 
 def group_folds(groups, n_folds: int, seed: int = 0) -> np.ndarray:
@@ -212,15 +204,16 @@ COLUMNS = ["property", "task", "n", "n_groups", "n_folds", "r2_mean", "r2_std", 
            "majority_acc_std", "majority_f1_mean", "majority_f1_std", "param_median"]
 
 
-def probe_all(X: np.ndarray, props: pd.DataFrame, groups: np.ndarray, cfg=None) -> pd.DataFrame:
+def probe_all(X: np.ndarray, props: pd.DataFrame, groups: np.ndarray, probes: ProbeSettings,
+              seed: int = 0) -> pd.DataFrame:
     """Probe every property of ``props`` (row i = sample i of ``X``) with grouped nested CV.
 
-    ``cfg`` keys (all optional, see ``DEFAULT_CFG``): ``folds``, ``inner_folds``,
-    ``alphas`` (ridge), ``Cs`` (logistic), ``max_iter``, ``seed``, ``regression`` and
-    ``classification`` (property names; those missing from ``props`` are skipped).
+    ``probes`` gives ``folds``, ``inner_folds``, ``alphas`` (ridge), ``Cs`` (logistic) and
+    ``max_iter``; ``seed`` the folds. The properties are :data:`REGRESSION` and
+    :data:`CLASSIFICATION` (those missing from ``props`` are skipped).
     Returns one row per property with the columns in ``COLUMNS`` (metrics that do not
     apply to the task are NaN; ``param_median`` is the median chosen alpha or C)."""
-    c = _cfg(cfg)
+    c = _cfg(probes, seed)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]

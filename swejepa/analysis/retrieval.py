@@ -1,7 +1,8 @@
 """Nearest-neighbour retrieval metrics (Experiment 0.2) with FAISS.
 
 Vectors are L2-normalised and searched by inner product (= cosine similarity);
-the index is an exact flat index by default (``index="flat"``), IVF or HNSW on request.
+the index (exact flat, IVF or HNSW) and k come from a
+:class:`~swejepa.settings.RetrievalSettings` (``retrieval.*`` in the config).
 
 Definitions (per query, averaged over queries):
   * ``recall@k``: 1 if at least one relevant gallery item is among the top k, else 0
@@ -16,7 +17,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-DEFAULT_KS = (1, 5, 10)
+from ..settings import RetrievalSettings
+
+DEFAULT = RetrievalSettings()
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -26,32 +29,35 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / norms
 
 
-def build_index(gallery: np.ndarray, index: str = "flat", nlist: int = 100, nprobe: int = 10,
-                hnsw_m: int = 32, ef_search: int = 128):
-    """A FAISS inner-product index over L2-normalised ``gallery`` vectors."""
+HNSW_EF_SEARCH = 128  # search breadth of an HNSW index (not a config key)
+
+
+def build_index(gallery: np.ndarray, spec: RetrievalSettings = DEFAULT):
+    """A FAISS inner-product index over L2-normalised ``gallery`` vectors
+    (``spec.index``: flat | ivf with ``nlist``/``nprobe`` | hnsw with ``hnsw_m``)."""
     import faiss
 
     g = l2_normalise(gallery)
     d = g.shape[1]
-    if index == "flat":
+    if spec.index == "flat":
         idx = faiss.IndexFlatIP(d)
-    elif index == "ivf":
-        nl = max(1, min(nlist, g.shape[0] // 39 or 1))  # FAISS wants >= 39 points per list
+    elif spec.index == "ivf":
+        nl = max(1, min(spec.nlist, g.shape[0] // 39 or 1))  # FAISS wants >= 39 points per list
         quant = faiss.IndexFlatIP(d)
         idx = faiss.IndexIVFFlat(quant, d, nl, faiss.METRIC_INNER_PRODUCT)
         idx.train(g)
-        idx.nprobe = min(nprobe, nl)
-    elif index == "hnsw":
-        idx = faiss.IndexHNSWFlat(d, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        idx.hnsw.efSearch = ef_search
+        idx.nprobe = min(spec.nprobe, nl)
+    elif spec.index == "hnsw":
+        idx = faiss.IndexHNSWFlat(d, spec.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        idx.hnsw.efSearch = HNSW_EF_SEARCH
     else:
-        raise ValueError(f"unknown index type {index!r} (flat | ivf | hnsw)")
+        raise ValueError(f"unknown index type {spec.index!r} (flat | ivf | hnsw)")
     idx.add(g)
     return idx
 
 
 def search(queries: np.ndarray, gallery: np.ndarray, k: int, exclude: Sequence[int | None] | None = None,
-           index: str = "flat", **index_kw) -> tuple[np.ndarray, np.ndarray]:
+           spec: RetrievalSettings = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` gallery rows per query: ``(scores, ids)`` of shape ``[n_q, k]``, best first.
 
     ``exclude[i]`` (a gallery row or None) is removed from query i's results (the query
@@ -60,7 +66,7 @@ def search(queries: np.ndarray, gallery: np.ndarray, k: int, exclude: Sequence[i
     n_g = len(gallery)
     extra = 1 if exclude is not None else 0
     kk = min(n_g, k + extra)
-    idx = build_index(gallery, index=index, **index_kw)
+    idx = build_index(gallery, spec)
     scores, ids = idx.search(q, kk)
     out_s = np.full((len(q), k), -np.inf, dtype=np.float32)
     out_i = np.full((len(q), k), -1, dtype=np.int64)
@@ -73,7 +79,7 @@ def search(queries: np.ndarray, gallery: np.ndarray, k: int, exclude: Sequence[i
     return out_s, out_i
 
 
-def metrics_from_ranking(ids: np.ndarray, relevant: Sequence[set[int]], ks: Iterable[int] = DEFAULT_KS) -> dict:
+def metrics_from_ranking(ids: np.ndarray, relevant: Sequence[set[int]], ks: Iterable[int]) -> dict:
     """recall@k and MRR from ranked gallery ids ``[n_q, depth]`` (best first)."""
     ks = tuple(ks)
     n_q = len(relevant)
@@ -91,13 +97,14 @@ def metrics_from_ranking(ids: np.ndarray, relevant: Sequence[set[int]], ks: Iter
 
 
 def retrieval_metrics(queries: np.ndarray, gallery: np.ndarray, relevant: list[set[int]],
-                      ks=DEFAULT_KS, exclude: Sequence[int | None] | None = None,
-                      index: str = "flat", depth: int | None = None, **index_kw) -> dict:
+                      exclude: Sequence[int | None] | None = None, spec: RetrievalSettings = DEFAULT,
+                      depth: int | None = None) -> dict:
     """recall@k (hit rate) and MRR of ``queries`` against ``gallery`` (cosine, FAISS).
 
     ``relevant[i]`` is the set of gallery rows that count as correct for query i;
     ``exclude[i]`` is a gallery row never returned for query i (e.g. the query itself).
     MRR is computed over the whole gallery unless ``depth`` caps the ranking."""
+    ks = spec.ks
     queries = np.asarray(queries)
     gallery = np.asarray(gallery)
     if len(queries) != len(relevant):
@@ -106,7 +113,7 @@ def retrieval_metrics(queries: np.ndarray, gallery: np.ndarray, relevant: list[s
     depth = max(depth, max(ks)) if len(gallery) >= max(ks) else len(gallery)
     if len(queries) == 0:
         return metrics_from_ranking(np.zeros((0, 0), dtype=np.int64), [], ks)
-    _, ids = search(queries, gallery, depth, exclude=exclude, index=index, **index_kw)
+    _, ids = search(queries, gallery, depth, exclude=exclude, spec=spec)
     return metrics_from_ranking(ids, relevant, ks)
 
 
@@ -176,9 +183,9 @@ def _task_rows(task: str, t: dict, ranking_fn, ks) -> list[dict]:
     return rows
 
 
-def bench_metrics(items: pd.DataFrame, vectors: np.ndarray, ks=DEFAULT_KS, index: str = "flat",
-                  **index_kw) -> pd.DataFrame:
-    """Metrics of both benchmark tasks for one set of item vectors (row i = item row i).
+def bench_metrics(items: pd.DataFrame, vectors: np.ndarray, spec: RetrievalSettings = DEFAULT) -> pd.DataFrame:
+    """Metrics of both benchmark tasks for one set of item vectors (row i = item row i),
+    at ``spec.ks`` with ``spec``'s index.
 
     Returns one row per (task, origin subset) with ``recall@k``, ``mrr``, ``n_queries``."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -190,13 +197,13 @@ def bench_metrics(items: pd.DataFrame, vectors: np.ndarray, ks=DEFAULT_KS, index
         gal = vectors[t["gallery"]]
 
         def rank(t=t, gal=gal):
-            _, ids = search(vectors[t["queries"]], gal, len(gal), exclude=t["exclude"], index=index, **index_kw)
+            _, ids = search(vectors[t["queries"]], gal, len(gal), exclude=t["exclude"], spec=spec)
             return ids
-        rows += _task_rows(task, t, rank, ks)
+        rows += _task_rows(task, t, rank, spec.ks)
     return pd.DataFrame(rows)
 
 
-def bench_metrics_from_scores(items: pd.DataFrame, score_fn, ks=DEFAULT_KS) -> pd.DataFrame:
+def bench_metrics_from_scores(items: pd.DataFrame, score_fn, ks) -> pd.DataFrame:
     """Like :func:`bench_metrics` for a method that scores (query rows, gallery rows) itself,
     e.g. the lexical baseline: ``score_fn(q_rows, g_rows) -> [n_q, n_g]`` dense scores."""
     tasks = bench_tasks(items)

@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from ..layout import Layout
+from ..settings import ProbeSettings, RetrievalSettings, StatsSettings
 from . import grid
 from .probes import probe_all
 from .retrieval import bench_metrics, read_items
@@ -25,10 +27,11 @@ def write_csv(df: pd.DataFrame, path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def stats_cells(paths, teacher: str, mask: str, layers, pools, max_samples: int, max_tokens: int,
-                seed: int, out_csv, out_hist) -> None:
-    """Experiment 0.1 for every (layer, pool) of one (teacher, mask).
-    ``out_csv(layer, pool)`` / ``out_hist(layer, pool)`` give the output paths."""
+def stats_cells(paths, teacher: str, mask: str, layers, pools, stats: StatsSettings, seed: int,
+                layout: Layout) -> None:
+    """Experiment 0.1 for every (layer, pool) of one (teacher, mask), written to
+    ``layout.stats_cell`` / ``layout.stats_hist``."""
+    max_samples, max_tokens = stats.max_samples, stats.max_tokens
     for layer in layers:
         for pool in pools:
             t0 = time.time()
@@ -47,27 +50,29 @@ def stats_cells(paths, teacher: str, mask: str, layers, pools, max_samples: int,
             row = {"teacher": teacher, "mask": mask, "layer": layer, "pool": pool,
                    "unit": "token" if pool == "none" else "region",
                    "n_total": n_all if n_all is not None else np.nan, **st}
-            write_csv(pd.DataFrame([row]), out_csv(layer, pool))
+            write_csv(pd.DataFrame([row]), layout.stats_cell(teacher, mask, layer, pool))
             h = cosine_histogram(X) if len(X) >= 2 else np.zeros(len(HIST_BINS) - 1, dtype=np.int64)
             write_csv(pd.DataFrame({"bin_lo": HIST_BINS[:-1], "bin_hi": HIST_BINS[1:], "count": h}),
-                       out_hist(layer, pool))
+                      layout.stats_hist(teacher, mask, layer, pool))
             log.info("stats %s/%s/%s/%s: n=%d cos_mean=%.3f pr=%.1f (%.1fs)", teacher, mask, layer, pool,
                      st["n"], st["cos_mean"], st["participation_ratio"], time.time() - t0)
 
 
-def retrieval_cells(paths, teacher: str, items_path, layers, pools, ks, index_cfg: dict, out_csv) -> None:
-    """Experiment 0.2 (latent vectors) for every (layer, pool in mean/last) of one teacher."""
+def retrieval_cells(paths, teacher: str, items_path, layers, pools, retrieval: RetrievalSettings,
+                    layout: Layout) -> None:
+    """Experiment 0.2 (latent vectors) for every (layer, pool in mean/last) of one teacher,
+    written to ``layout.retrieval_cell``."""
     items = read_items(items_path)
     for layer in layers:
         for pool in pools:
             t0 = time.time()
             V = grid.bench_vectors(paths, layer, pool)
-            m = bench_metrics(items, V, ks=ks, **index_cfg)
+            m = bench_metrics(items, V, retrieval)
             m.insert(0, "method", "latent")
             m.insert(0, "pool", pool)
             m.insert(0, "layer", layer)
             m.insert(0, "teacher", teacher)
-            write_csv(m, out_csv(layer, pool))
+            write_csv(m, layout.retrieval_cell(teacher, layer, pool))
             allr = m[m["origin"] == "all"].set_index("task")
             log.info("retrieval %s/%s/%s: refactor R@1=%.3f spec R@1=%.3f (%.1fs)", teacher, layer, pool,
                      allr.loc["refactor", "recall@1"] if "refactor" in allr.index else np.nan,
@@ -100,26 +105,27 @@ def probe_sample(regions_csv, properties_csv, region_index: np.ndarray, max_samp
     return pos, df, groups
 
 
-def probe_cells(paths, teacher: str, mask: str, regions_csv, properties_csv, layers, pools, cfg: dict,
-                out_csv, out_surface) -> None:
+def probe_cells(paths, teacher: str, mask: str, regions_csv, properties_csv, layers, pools,
+                probes: ProbeSettings, seed: int, layout: Layout) -> None:
     """Experiment 0.3 for every (layer, pool in mean/last) of one (teacher, mask), plus the
-    surface baseline (body length in tokens, this teacher's tokenizer) on the same folds."""
+    surface baseline (body length in tokens, this teacher's tokenizer) on the same folds;
+    written to ``layout.probes_cell`` and ``layout.probes_surface``."""
     meta = grid.region_meta(paths, mask)
-    pos, df, groups = probe_sample(regions_csv, properties_csv, meta["region_index"],
-                                   cfg.get("max_samples"), cfg.get("seed", 0))
+    pos, df, groups = probe_sample(regions_csv, properties_csv, meta["region_index"], probes.max_samples, seed)
     log.info("probes %s/%s: %d functions, %d CV groups", teacher, mask, len(df), len(np.unique(groups)))
     head = {"teacher": teacher, "mask": mask,
             "grouping": "file" if str(groups[0]).startswith("file") and len(df) and
             df["package"].nunique() < 2 else "package"}
-    surf = probe_all(np.log1p(meta["n_tokens"][pos].astype(float))[:, None], df, groups, cfg)
+    surf = probe_all(np.log1p(meta["n_tokens"][pos].astype(float))[:, None], df, groups, probes, seed)
     write_csv(pd.concat([pd.DataFrame({**head, "layer": "-", "pool": "-", "features": "surface"},
-                                       index=surf.index), surf], axis=1), out_surface)
+                                       index=surf.index), surf], axis=1), layout.probes_surface(teacher, mask))
     for layer in layers:
         for pool in pools:
             t0 = time.time()
             _, V = grid.region_vectors(paths, mask, layer, pool)
-            r = probe_all(V[pos], df, groups, cfg)
+            r = probe_all(V[pos], df, groups, probes, seed)
             write_csv(pd.concat([pd.DataFrame({**head, "layer": layer, "pool": pool, "features": "latent"},
-                                               index=r.index), r], axis=1), out_csv(layer, pool))
+                                               index=r.index), r], axis=1),
+                      layout.probes_cell(teacher, mask, layer, pool))
             log.info("probes %s/%s/%s/%s done (%.1fs): %s", teacher, mask, layer, pool, time.time() - t0,
                      json.dumps({p: round(v, 3) for p, v in zip(r["property"], r["r2_mean"].fillna(r["acc_mean"]))}))

@@ -52,15 +52,15 @@ def example_from_window(window_ids, length: int, pos_start: int, n_tok: int, pre
     )
 
 
-def examples_from_data(data, regions, cfg: dict) -> list[DecoderExample]:
+def examples_from_data(data, regions, cfg) -> list[DecoderExample]:
     """One :class:`DecoderExample` per region index ``j`` of a ``StudentData``."""
     out = []
     for j in regions:
         j = int(j)
         w = int(data.window[j])
         out.append(example_from_window(data.input_ids[w], int(data.length[w]), int(data.pos_start[j]),
-                                       data.n_tok(j), cfg["prefix_tokens"], cfg["suffix_tokens"],
-                                       cfg["max_body_tokens"], key=str(int(data.region_index[j]))))
+                                       data.n_tok(j), cfg.prefix_tokens, cfg.suffix_tokens,
+                                       cfg.max_body_tokens, key=str(int(data.region_index[j]))))
     return out
 
 
@@ -129,7 +129,7 @@ def collate_prompts(examples, vocab_size: int, latents=None, slots: int = 0):
 # --------------------------------------------------------------------------- latents
 
 @torch.no_grad()
-def student_latents(student, data, regions, scfg: dict, slots: int, device: str = "cpu",
+def student_latents(student, data, regions, scfg, slots: int, device: str = "cpu",
                     batch_size: int = 32) -> list[np.ndarray]:
     """The student's predicted latents (first ``slots`` body positions) per region."""
     from swejepa.student.data import make_batch
@@ -138,8 +138,8 @@ def student_latents(student, data, regions, scfg: dict, slots: int, device: str 
     out = []
     regions = [int(j) for j in regions]
     for i in range(0, len(regions), batch_size):
-        b = make_batch(data, regions[i:i + batch_size], scfg["max_len"], min(slots, scfg["max_targets"]),
-                       scfg["context"], with_targets=False)
+        b = make_batch(data, regions[i:i + batch_size], scfg.max_len, min(slots, scfg.max_targets),
+                       scfg.context, with_targets=False)
         b = {k: v.to(device) for k, v in b.items()}
         pred = student(b).float().cpu().numpy()
         m = b["tgt_mask"].cpu().numpy()
@@ -149,15 +149,15 @@ def student_latents(student, data, regions, scfg: dict, slots: int, device: str 
 
 @torch.no_grad()
 def student_latents_for_window(student, window_ids, pos_start: int, n_tok: int, ctx_start: int,
-                               scfg: dict, slots: int, device: str = "cpu") -> np.ndarray:
+                               scfg, slots: int, device: str = "cpu") -> np.ndarray:
     """Student latents for a body in an arbitrary tokenised window (e.g. a HumanEval
     prompt followed by its canonical body), built exactly like training examples."""
     from swejepa.student.data import collate
     from swejepa.student.masking import make_example
 
     w = np.asarray(window_ids, dtype=np.int64)
-    ex = make_example(w, len(w), pos_start, n_tok, ctx_start, 0, scfg["max_len"],
-                      min(slots, scfg["max_targets"]), scfg["context"])
+    ex = make_example(w, len(w), pos_start, n_tok, ctx_start, 0, scfg.max_len,
+                      min(slots, scfg.max_targets), scfg.context)
     b = {k: v.to(device) for k, v in collate([ex]).items()}
     student.eval()
     return student(b).float().cpu().numpy()[0][b["tgt_mask"].cpu().numpy()[0]]

@@ -57,11 +57,11 @@ def humaneval_items(problems: dict, tokenizer) -> list[HumanEvalItem]:
     return out
 
 
-def humaneval_example(item: HumanEvalItem, cfg: dict) -> DecoderExample:
+def humaneval_example(item: HumanEvalItem, cfg) -> DecoderExample:
     w = item.window
-    return DecoderExample(prefix=w[max(0, item.pos_start - cfg["prefix_tokens"]):item.pos_start],
-                          suffix=w[:0], body=w[item.pos_start:item.pos_start + cfg["max_body_tokens"]],
-                          complete=item.n_tok <= cfg["max_body_tokens"], key=item.task_id)
+    return DecoderExample(prefix=w[max(0, item.pos_start - cfg.prefix_tokens):item.pos_start],
+                          suffix=w[:0], body=w[item.pos_start:item.pos_start + cfg.max_body_tokens],
+                          complete=item.n_tok <= cfg.max_body_tokens, key=item.task_id)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -281,7 +281,7 @@ def student_flops(student, n_ctx: int, n_query: int) -> float:
     c = student.cfg
     enc_layers, d = int(c["n_layers"]), int(c["d_model"])
     n_ne = student.n_params(non_embedding=True)
-    pred_layers, dp = int(c.get("pred_layers", 0)), int(c.get("pred_d_model", d))
+    pred_layers, dp = int(c["pred_layers"]), int(c["pred_d_model"])
     return (2.0 * n_ne * (n_ctx + n_query) + 4.0 * enc_layers * d * n_ctx ** 2
             + 4.0 * pred_layers * dp * (n_ctx + n_query) ** 2)
 

@@ -28,8 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 N_SPECIAL = 4
-MODEL_DEFAULTS = {"d_model": 192, "n_layers": 4, "n_heads": 4, "d_ff": 768, "max_positions": 512,
-                  "latent_slots": 16, "dropout": 0.0}
+ARCH_KEYS = ("d_model", "n_layers", "n_heads", "d_ff", "max_positions", "latent_slots", "dropout")
 
 
 def special_ids(vocab_size: int) -> dict:
@@ -74,11 +73,15 @@ class Block(nn.Module):
 
 
 class Decoder(nn.Module):
-    """``d_latent=0`` builds the no-latent baseline (no prefix, no projection)."""
+    """``d_latent=0`` builds the no-latent baseline (no prefix, no projection). The
+    architecture ``arch`` has the keys :data:`ARCH_KEYS` (see :func:`arch_of`)."""
 
-    def __init__(self, vocab_size: int, d_latent: int = 0, **cfg):
+    def __init__(self, vocab_size: int, d_latent: int = 0, **arch):
         super().__init__()
-        c = {**MODEL_DEFAULTS, **{k: v for k, v in cfg.items() if k in MODEL_DEFAULTS}}
+        missing = [k for k in ARCH_KEYS if k not in arch]
+        if missing:
+            raise TypeError(f"Decoder: architecture keys missing: {missing}")
+        c = {k: arch[k] for k in ARCH_KEYS}
         if d_latent == 0:
             c["latent_slots"] = 0
         self.cfg = dict(c, vocab_size=vocab_size, d_latent=d_latent)
@@ -218,13 +221,14 @@ def sample(logits, temperature: float, top_p: float, generator=None):
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-def build_decoder(model_cfg: dict, vocab_size: int, d_latent: int) -> Decoder:
-    return Decoder(vocab_size, d_latent, **(model_cfg or {}))
+def arch_of(model, max_positions: int) -> dict:
+    """The decoder architecture of a :class:`~swejepa.settings.DecoderModel` and a context length."""
+    return {**model.to_dict(), "max_positions": int(max_positions)}
 
 
 def count_params(cfg: dict, vocab_size: int, d_latent: int = 0) -> int:
-    """Parameter count of :class:`Decoder` for ``cfg`` without building it."""
-    c = {**MODEL_DEFAULTS, **cfg}
+    """Parameter count of :class:`Decoder` for architecture ``cfg`` without building it."""
+    c = cfg
     d, f, L = c["d_model"], c["d_ff"], c["n_layers"]
     per_layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
     n = (vocab_size + N_SPECIAL) * d + c["max_positions"] * d + L * per_layer + 2 * d
@@ -238,7 +242,7 @@ def match_params(target: int, model_cfg: dict, vocab_size: int) -> dict:
     re-allocated to depth and width, keeping the base config's depth:width ratio and
     MLP ratio as nearly as possible (``d_model`` a multiple of ``n_heads``), then the MLP
     width ``d_ff`` is solved exactly (the count is linear in it)."""
-    c = {**MODEL_DEFAULTS, **(model_cfg or {})}
+    c = dict(model_cfg)
     c["latent_slots"] = 0
     h, d0, L0 = c["n_heads"], c["d_model"], c["n_layers"]
     ratio = c["d_ff"] / d0

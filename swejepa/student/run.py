@@ -8,10 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..layout import Layout
+from ..settings import ProbeSettings, RetrievalSettings, StudentEval, StudentSettings, TeacherSpec
 
-def evaluate_student(*, cfg, eval_cfg, probe_cfg, latents, final, ckpt_dir, all_checkpoints, bench_items,
-                     regions_csv, properties_csv, teacher_entry, teacher_index, results_dir, seed,
-                     out_success, out_checkpoints, log, tokenizer=None, device="cpu") -> dict:
+
+def evaluate_student(*, student: StudentSettings, evaluation: StudentEval, probes: ProbeSettings,
+                     retrieval: RetrievalSettings, latents, final, ckpt_dir, all_checkpoints, bench_items,
+                     regions_csv, properties_csv, teacher: TeacherSpec, teacher_index: int, layout: Layout,
+                     seed: int, out_success, out_checkpoints, log, tokenizer=None, device="cpu") -> dict:
     """Success check of ``final`` on the val split, and (per checkpoint, or only the final
     one) val loss + Phase 0 retrieval/probe metrics on the student's representations."""
     from ..analysis.retrieval import read_items
@@ -19,22 +23,19 @@ def evaluate_student(*, cfg, eval_cfg, probe_cfg, latents, final, ckpt_dir, all_
     from .checkpoint import load_weights
     from .data import load_student_data
     from .evaluate import checkpoint_metrics, success_check, tokenize_items
-    from .train import merge_defaults
 
     t0 = time.time()
-    cfg = merge_defaults(cfg)
-    ev = {"n_candidates": 31, "representation": "encoder", "val_regions": 256, "probe_max_samples": 600,
-          **(eval_cfg or {})}
-    data = load_student_data(latents, cfg.get("mask", "ast"), cfg["target_layer"])
+    ev = evaluation
+    data = load_student_data(latents, student.mask, student.target_layer)
     val = data.indices("val")
     if len(val) < 2:
         log.warning("fewer than 2 val regions; the success check uses train regions")
         val = data.indices("train")
     rng = np.random.default_rng(seed)
-    val = np.sort(rng.permutation(val)[: int(ev["val_regions"])])
+    val = np.sort(rng.permutation(val)[: int(ev.val_regions)])
 
     model, meta = load_weights(final, device)
-    succ = success_check(model, data, val, cfg, int(ev["n_candidates"]), seed, device)
+    succ = success_check(model, data, val, student, int(ev.n_candidates), seed, device)
     succ.update({"step": int(meta["step"]), "n_val_regions": int(len(val))})
     log.info("success check: %s", {k: round(v, 4) if isinstance(v, float) else v for k, v in succ.items()})
 
@@ -45,23 +46,22 @@ def evaluate_student(*, cfg, eval_cfg, probe_cfg, latents, final, ckpt_dir, all_
             if tokenizer is None:
                 from ..teachers.registry import load_tokenizer
 
-                tokenizer = load_tokenizer(teacher_entry, results_dir, teacher_index)
+                tokenizer = load_tokenizer(teacher, layout, teacher_index)
             item_tokens = tokenize_items(tokenizer, items)
         except Exception as e:  # noqa: BLE001 - retrieval is skipped, loudly, never faked
-            log.warning("no tokenizer for %s (%s): retrieval metrics skipped", teacher_entry.get("name"), e)
+            log.warning("no tokenizer for %s (%s): retrieval metrics skipped", teacher.name, e)
             items = None
     probe = None
     if regions_csv and properties_csv and Path(properties_csv).exists():
         pos, props, groups = probe_sample(regions_csv, properties_csv, data.region_index,
-                                          int(ev["probe_max_samples"]), seed)
+                                          int(ev.probe_max_samples), seed)
         if len(np.unique(groups)) >= 2:
             probe = (pos, props, groups)
         else:
             log.warning("probes skipped: %d functions in %d packages", len(pos), len(np.unique(groups)))
     ckpts = sorted(Path(ckpt_dir).glob("step*.pt")) if all_checkpoints else [Path(final)]
-    df = checkpoint_metrics(ckpts, data, cfg, val, items=items, item_tokens=item_tokens, probe=probe,
-                            probe_cfg={**(probe_cfg or {}), "seed": seed}, how=ev["representation"],
-                            device=device, log=log)
+    df = checkpoint_metrics(ckpts, data, student, val, how=ev.representation, retrieval=retrieval, probes=probes,
+                            seed=seed, items=items, item_tokens=item_tokens, probe=probe, device=device, log=log)
     df.to_csv(out_checkpoints, index=False)
     succ["eval_wall_s"] = time.time() - t0
     Path(out_success).write_text(json.dumps(succ, indent=1))

@@ -42,42 +42,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import with_defaults
+from ..settings import StudentSettings
 from . import checkpoint as ckpt
 from .data import StudentData, make_batch
 from .masking import plan_example
 from .model import batch_tokens, build_student, train_flops
-
-STUDENT_DEFAULTS = {
-    "target_layer": "last",
-    "target_norm": "layernorm",
-    "context": "signature",
-    "max_len": 128,
-    "max_targets": 64,
-    "model": {},
-    "train": {
-        "loss": "l1",
-        "contrastive_weight": 0.1,
-        "contrastive_temperature": 0.1,
-        "contrastive_max_tokens": 256,
-        "variance_weight": 0.0,
-        "batch_size": 16,
-        "max_steps": 200,
-        "max_flops": None,
-        "lr": 1e-3,
-        "min_lr_ratio": 0.1,
-        "weight_decay": 0.05,
-        "warmup_steps": 20,
-        "grad_clip": 1.0,
-        "eval_every": 50,
-        "eval_batches": 4,
-        "ckpt_every": 50,
-        "resume_every": 25,
-        "dtype": "auto",
-        "device": "auto",
-        "threads": None,
-    },
-}
 
 METRIC_FIELDS = ["step", "train_loss", "aux_loss", "lr", "grad_norm", "tokens", "tokens_per_s",
                  "flops", "elapsed_s", "val_loss", "pred_std", "target_std"]
@@ -87,10 +56,6 @@ class Interrupted(RuntimeError):
     """Training stopped early (signal or time budget) after saving resume state."""
 
     exit_code = 75  # EX_TEMPFAIL: the scheduler should retry
-
-
-def merge_defaults(cfg: dict | None) -> dict:
-    return with_defaults(STUDENT_DEFAULTS, cfg)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -178,20 +143,20 @@ def to_device(batch: dict, device: str) -> dict:
 
 def masked_losses(model, batch, cfg, device, amp, generator=None):
     """Returns (main_loss_sum, aux_loss, n_tokens, preds, targets) for one (local) batch."""
-    tc = cfg["train"]
+    tc = cfg.train
     with amp:
         pred = model(batch)
     pred = pred.float()
     m = batch["tgt_mask"]
-    tgt = normalise_targets(batch["targets"], cfg["target_norm"])
+    tgt = normalise_targets(batch["targets"], cfg.target_norm)
     p, t = pred[m], tgt[m]
-    main_sum = token_loss(p, t, tc["loss"]).sum()
+    main_sum = token_loss(p, t, tc.loss).sum()
     aux = p.sum() * 0.0
-    if tc["contrastive_weight"] > 0:
-        aux = aux + tc["contrastive_weight"] * info_nce(p, t, tc["contrastive_temperature"],
-                                                         tc["contrastive_max_tokens"], generator)
-    if tc["variance_weight"] > 0:
-        aux = aux + tc["variance_weight"] * variance_term(p, t)
+    if tc.contrastive_weight > 0:
+        aux = aux + tc.contrastive_weight * info_nce(p, t, tc.contrastive_temperature,
+                                                         tc.contrastive_max_tokens, generator)
+    if tc.variance_weight > 0:
+        aux = aux + tc.variance_weight * variance_term(p, t)
     return main_sum, aux, int(m.sum()), p, t
 
 
@@ -200,13 +165,13 @@ def evaluate_loss(model, data: StudentData, regions, cfg, device, amp) -> dict:
     """Main loss (no auxiliary terms) over ``regions`` plus collapse monitors."""
     was = model.training
     model.eval()
-    B = cfg["train"]["batch_size"]
+    B = cfg.train.batch_size
+    plain = cfg.with_overrides({"train": {"contrastive_weight": 0, "variance_weight": 0}})
     tot, n, preds, tgts = 0.0, 0, [], []
     for i in range(0, len(regions), B):
-        batch = to_device(make_batch(data, regions[i:i + B], cfg["max_len"], cfg["max_targets"],
-                                     cfg["context"]), device)
-        s, _, k, p, t = masked_losses(model, batch, {**cfg, "train": {**cfg["train"], "contrastive_weight": 0,
-                                                                       "variance_weight": 0}}, device, amp)
+        batch = to_device(make_batch(data, regions[i:i + B], cfg.max_len, cfg.max_targets,
+                                     cfg.context), device)
+        s, _, k, p, t = masked_losses(model, batch, plain, device, amp)
         tot += float(s)
         n += k
         preds.append(p.cpu())
@@ -234,41 +199,40 @@ def estimate_tokens_per_example(data: StudentData, pool: np.ndarray, cfg: dict) 
     for j in pool[: min(len(pool), 2000)]:
         w = int(data.window[j])
         a, b, ts, n_pred, hs, he = plan_example(int(data.length[w]), int(data.pos_start[j]), data.n_tok(int(j)),
-                                                int(data.ctx_start[j]), 0, cfg["max_len"], cfg["max_targets"],
-                                                cfg["context"])
+                                                int(data.ctx_start[j]), 0, cfg.max_len, cfg.max_targets,
+                                                cfg.context)
         n.append((hs - a) + (b - he) + n_pred)
     return float(np.mean(n)) if n else 1.0
 
 
 # ----------------------------------------------------------------------------- main entry
 
-def train_student(cfg: dict, data: StudentData, out_dir, resume_dir=None, *, max_steps: int | None = None,
+def train_student(cfg: StudentSettings, data: StudentData, out_dir, resume_dir=None, *, max_steps: int | None = None,
                   max_flops: float | None = None, time_budget_s: float | None = None, seed: int = 0,
                   log=None, handle_signals: bool = True, _stop_at_step: int | None = None) -> dict:
     """Train one student on ``data`` (train split), evaluating on the val split.
 
-    ``cfg`` is the ``student`` config section (missing keys take :data:`STUDENT_DEFAULTS`);
-    ``max_steps``/``max_flops`` override ``cfg['train']``. Returns the summary dict
+    ``cfg`` is the student's settings (:meth:`~swejepa.settings.StudentSettings.recipe`);
+    ``max_steps``/``max_flops`` override ``cfg.train``. Returns the summary dict
     (also written to ``out_dir/summary.json``). Raises :class:`Interrupted` after saving
     resume state when a signal arrives or ``time_budget_s`` is spent."""
     t_start = time.time()
-    cfg = merge_defaults(cfg)
-    tc = cfg["train"]
-    max_steps = int(max_steps if max_steps is not None else tc["max_steps"])
-    max_flops = max_flops if max_flops is not None else tc["max_flops"]
+    tc = cfg.train
+    max_steps = int(max_steps if max_steps is not None else tc.max_steps)
+    max_flops = max_flops if max_flops is not None else tc.max_flops
     say = (log.info if log is not None else (lambda *a: None))
     dist, rank, world = _dist()
     if rank != 0:
         say = (lambda *a: None)  # noqa: E731 - only rank 0 logs and writes
-    if tc.get("threads"):
-        torch.set_num_threads(int(tc["threads"]))
+    if tc.threads:
+        torch.set_num_threads(int(tc.threads))
 
     from ..runtime import pick_device
-    device = pick_device(tc["device"])
+    device = pick_device(tc.device)
     if device == "cuda" and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
         torch.cuda.set_device(device)
-    amp = autocast_for(device, tc["dtype"])
+    amp = autocast_for(device, tc.dtype)
     out_dir = Path(out_dir)
     resume_dir = Path(resume_dir) if resume_dir is not None else out_dir / "_resume"
     is_main = rank == 0
@@ -283,23 +247,23 @@ def train_student(cfg: dict, data: StudentData, out_dir, resume_dir=None, *, max
     if len(val_pool) == 0:  # tiny corpora: evaluate on a fixed slice of train, say so
         say("no val regions; validating on a fixed train slice")
         val_pool = train_pool
-    val_regions = np.sort(val_pool)[: tc["eval_batches"] * tc["batch_size"]]
+    val_regions = np.sort(val_pool)[: tc.eval_batches * tc.batch_size]
 
-    model = build_student(cfg["model"], data.vocab_size, data.max_positions, data.hidden_size).to(device)
+    model = build_student(cfg.model, data.vocab_size, data.max_positions, data.hidden_size).to(device)
     n_params = model.n_params()
     decay = [p for n_, p in model.named_parameters() if p.dim() >= 2 and "tok." not in n_ and "pos." not in n_]
     no_decay = [p for n_, p in model.named_parameters() if not (p.dim() >= 2 and "tok." not in n_ and "pos." not in n_)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=tc["lr"], betas=(0.9, 0.95),
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.95),
                             fused=True if device == "cpu" else None)
     tok_per_ex = estimate_tokens_per_example(data, train_pool, cfg)
     if max_flops:
-        est = math.ceil(max_flops / train_flops(n_params, tok_per_ex * tc["batch_size"]))
+        est = math.ceil(max_flops / train_flops(n_params, tok_per_ex * tc.batch_size))
         total_steps = max(1, min(max_steps, est)) if max_steps else max(1, est)
         max_steps = max_steps or 10 ** 9
     else:
         total_steps = max_steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(tc["warmup_steps"], total_steps, tc["min_lr_ratio"]))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(tc.warmup_steps, total_steps, tc.min_lr_ratio))
     ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -352,9 +316,9 @@ def train_student(cfg: dict, data: StudentData, out_dir, resume_dir=None, *, max
         model.train()
         while step < max_steps and not (max_flops and flops >= max_flops):
             t0 = time.time()
-            regions = batch_regions(seed, train_pool, step, tc["batch_size"])
+            regions = batch_regions(seed, train_pool, step, tc.batch_size)
             local = regions[rank::world]
-            batch = to_device(make_batch(data, local, cfg["max_len"], cfg["max_targets"], cfg["context"]), device)
+            batch = to_device(make_batch(data, local, cfg.max_len, cfg.max_targets, cfg.context), device)
             gen.manual_seed(seed * 1_000_003 + step)
             main_sum, aux, n_tok, _, _ = masked_losses(ddp_model, batch, cfg, device, amp, gen)
             n_batch_tok = batch_tokens(batch)
@@ -365,7 +329,7 @@ def train_student(cfg: dict, data: StudentData, out_dir, resume_dir=None, *, max
             loss = main_sum / n_glob * world + aux
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"]) if tc["grad_clip"] > 0 \
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip) if tc.grad_clip > 0 \
                 else torch.tensor(0.0)
             opt.step()
             sched.step()
@@ -378,12 +342,12 @@ def train_student(cfg: dict, data: StudentData, out_dir, resume_dir=None, *, max
                    "lr": opt.param_groups[0]["lr"], "grad_norm": float(gnorm), "tokens": tokens_total,
                    "tokens_per_s": step_tokens / dt, "flops": flops, "elapsed_s": time.time() - t_start}
             last = step >= max_steps or bool(max_flops and flops >= max_flops)
-            if step % tc["eval_every"] == 0 or last:
+            if step % tc.eval_every == 0 or last:
                 log_eval(row)
                 say(f"step {step}: train {row['train_loss']:.4f} val {row.get('val_loss', float('nan')):.4f} "
                     f"pred_std {row.get('pred_std', float('nan')):.3f} tok/s {row['tokens_per_s']:.0f}")
             rows.append(row)
-            if step % tc["ckpt_every"] == 0 or last:
+            if step % tc.ckpt_every == 0 or last:
                 save_eval_ckpt(step)
             # ---- interruption: agreed across ranks
             flag = torch.tensor([1.0 if stop["why"] else 0.0,
@@ -399,7 +363,7 @@ def train_student(cfg: dict, data: StudentData, out_dir, resume_dir=None, *, max
                     dist.barrier()
                 say(f"interrupted ({why}) at step {step}; resume state in {resume_dir}")
                 raise Interrupted(f"{why} at step {step}")
-            if is_main and tc["resume_every"] and step % tc["resume_every"] == 0 and not last:
+            if is_main and tc.resume_every and step % tc.resume_every == 0 and not last:
                 ckpt.save_resume(resume_dir, model, opt, sched, step, extra())
     finally:
         for s, h in old_handlers.items():
@@ -422,7 +386,7 @@ def train_student(cfg: dict, data: StudentData, out_dir, resume_dir=None, *, max
             "final_val_loss": vals[-1]["val_loss"], "initial_val_loss": vals[0]["val_loss"],
             "final_pred_std": vals[-1]["pred_std"], "final_target_std": vals[-1]["target_std"],
             "wall_s": time.time() - t_start, "session_wall_s": time.time() - session_start,
-            "world_size": world, "device": device, "dtype": tc["dtype"],
+            "world_size": world, "device": device, "dtype": tc.dtype,
             "mean_tokens_per_s": float(np.mean([r["tokens_per_s"] for r in rows if "tokens_per_s" in r] or [0])),
             "checkpoints": sorted(p.name for p in (out_dir / "ckpts").glob("step*.pt")),
         }
@@ -460,8 +424,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     job = json.loads(Path(argv[0]).read_text())
     log = setup_logging(None, name=f"swejepa.student.rank{os.environ.get('RANK', '0')}")
-    cfg = job["cfg"]
-    data = load_student_data(job["latents"], cfg.get("mask", "ast"), cfg.get("target_layer", "last"))
+    cfg = StudentSettings.from_dict(job["cfg"])
+    data = load_student_data(job["latents"], cfg.mask, cfg.target_layer)
     try:
         train_student(cfg, data, job["out_dir"], resume_dir=job["resume_dir"], seed=int(job["seed"]),
                       time_budget_s=job.get("time_budget_s"), log=log)

@@ -1,12 +1,15 @@
 """Teachers: registry/loading, BPE tokenizer, FIM examples, tiny Qwen2 Stage-1 training."""
 
-from .registry import (LAYER_NAMES, TeacherUnavailable, find_entry, layer_indices, load_from_dir,  # noqa: F401
-                       load_teacher, load_tokenizer, model_dir_for, package_model_dir, resolve_source)
+from .registry import (LAYER_NAMES, TeacherUnavailable, layer_indices, load_from_dir,  # noqa: F401
+                       load_teacher, load_tokenizer, package_model_dir, resolve_source)
 
 
-def train_tokenizer(records, vocab_size: int = 8192, max_chars: int | None = None, min_frequency: int = 2):
-    """Byte-level BPE on the ``content`` of ``records`` (in order, up to ``max_chars``)."""
+def train_tokenizer(records, spec):
+    """Byte-level BPE (a :class:`~swejepa.settings.TokenizerSpec`) on the ``content`` of
+    ``records`` (in order, up to ``spec.max_chars`` characters)."""
     from .tokenizer import train_bpe_tokenizer
+
+    max_chars = spec.max_chars
 
     def texts():
         n = 0
@@ -19,4 +22,4 @@ def train_tokenizer(records, vocab_size: int = 8192, max_chars: int | None = Non
             if max_chars and n >= max_chars:
                 return
 
-    return train_bpe_tokenizer(texts(), vocab_size=vocab_size, min_frequency=min_frequency)
+    return train_bpe_tokenizer(texts(), vocab_size=spec.vocab_size, min_frequency=spec.min_frequency)

