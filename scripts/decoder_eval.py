@@ -1,7 +1,7 @@
 """Rule decoder_eval (Experiment 3.1, step 3): held-out metrics, HumanEval pass@k in the sandbox, FLOPs."""
 from pathlib import Path
 
-from swejepa.decoder.run import evaluate
+from swejepa.decoder.jobs import evaluate
 from swejepa.runtime import set_threads, setup_logging
 from swejepa.settings import DecoderSettings, Settings
 

@@ -1,5 +1,5 @@
 """Rule decoder_prepare (Experiment 3.1, step 1): examples + student latents (train/held-out/HumanEval) -> one .pt."""
-from swejepa.decoder.run import prepare
+from swejepa.decoder.jobs import prepare
 from swejepa.runtime import set_threads, setup_logging
 from swejepa.settings import DecoderSettings, Settings, StudentSettings
 

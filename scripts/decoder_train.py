@@ -1,5 +1,5 @@
 """Rule decoder_train (Experiment 3.1, step 2): train one decoder variant (latent | nolatent | oracle)."""
-from swejepa.decoder.run import train_variant
+from swejepa.decoder.jobs import train_variant
 from swejepa.runtime import set_threads, setup_logging
 from swejepa.settings import DecoderSettings, Settings
 

@@ -1,7 +1,7 @@
 """Rule phase0_probes: Experiment 0.3, linear probes for every (layer, pool) of one (teacher, mask) + the surface baseline."""
 from threadpoolctl import threadpool_limits
 
-from swejepa.analysis.run import probe_cells
+from swejepa.phase0.jobs import probe_cells
 from swejepa.layout import Layout
 from swejepa.runtime import setup_logging
 from swejepa.settings import ProbeSettings

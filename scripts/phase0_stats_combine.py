@@ -1,5 +1,5 @@
 """Combine the per-cell CSVs of Phase 0 (stats) into the table, figure(s) and a combined CSV."""
-from swejepa.analysis.report import combine_stats
+from swejepa.phase0.report import combine_stats
 from swejepa.runtime import setup_logging
 
 setup_logging(snakemake.log[0])

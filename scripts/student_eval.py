@@ -2,7 +2,7 @@
 from swejepa.layout import Layout
 from swejepa.runtime import set_threads, setup_logging
 from swejepa.settings import ProbeSettings, RetrievalSettings, StudentEval, StudentSettings, TeacherSpec
-from swejepa.student.run import evaluate_student
+from swejepa.student.jobs import evaluate_student
 
 log = setup_logging(snakemake.log[0])
 set_threads(snakemake.threads)

@@ -245,7 +245,7 @@ def _raise_on_term(signum, frame):  # noqa: ARG001
 def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: dict, out_h5, report_path=None,
             manifest_path=None, bench_path=None, layout: Layout | str = "results", layers=LAYER_NAMES,
             settings: ExtractSettings = ExtractSettings(), seed: int = 0, shard: int = 0,
-            n_shards: int = 1, log: Callable[[str], None] | None = None, stop_after_batches: int | None = None,
+            n_shards: int, log: Callable[[str], None] | None = None, stop_after_batches: int | None = None,
             forward_timer: list | None = None) -> dict:
     """Run one teacher over (a shard of) the corpus; write ``out_h5`` atomically.
 

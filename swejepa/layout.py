@@ -133,45 +133,47 @@ class Layout:
         return self._p("macros", f"{name}.tex")
 
     # ------------------------------------------------------------------ Phase 0
+    # Experiment 0.1 "stats", 0.2 "retrieval", 0.3 "probes": results/phase0/<name>/
     def bench_items(self) -> str:
-        return self._p("bench", "retrieval_items.jsonl")
+        """The retrieval benchmark (built before extraction, embedded by every teacher)."""
+        return self._p("phase0", "retrieval", "items.jsonl")
 
     def bench_report(self) -> str:
-        return self._p("bench", "retrieval_items_report.json")
+        return self._p("phase0", "retrieval", "items_report.json")
 
     def stats_cell(self, teacher=W["teacher"], mask=W["mask"], layer=W["layer"], pool=W["pool"]) -> str:
-        return self._p("stats", teacher, mask, f"{layer}_{pool}.csv")
+        return self._p("phase0", "stats", teacher, mask, f"{layer}_{pool}.csv")
 
     def stats_hist(self, teacher=W["teacher"], mask=W["mask"], layer=W["layer"], pool=W["pool"]) -> str:
-        return self._p("stats", teacher, mask, f"{layer}_{pool}_hist.csv")
+        return self._p("phase0", "stats", teacher, mask, f"{layer}_{pool}_hist.csv")
 
     def stats_all(self) -> str:
-        return self._p("stats", "all.csv")
+        return self._p("phase0", "stats", "all.csv")
 
     def retrieval_cell(self, teacher=W["teacher"], layer=W["layer"], pool=W["pool"]) -> str:
-        return self._p("retrieval", teacher, f"{layer}_{pool}.csv")
+        return self._p("phase0", "retrieval", teacher, f"{layer}_{pool}.csv")
 
     def retrieval_lexical(self) -> str:
-        return self._p("retrieval", "lexical.csv")
+        return self._p("phase0", "retrieval", "lexical.csv")
 
     def retrieval_all(self) -> str:
-        return self._p("retrieval", "all.csv")
+        return self._p("phase0", "retrieval", "all.csv")
 
     def retrieval_report(self, teacher=W["teacher"]) -> str:
-        return self._p("reports", f"retrieval_{teacher}.md")
+        return self._p("phase0", "retrieval", f"report_{teacher}.md")
 
     def probes_cell(self, teacher=W["teacher"], mask=W["mask"], layer=W["layer"], pool=W["pool"]) -> str:
-        return self._p("probes", teacher, mask, f"{layer}_{pool}.csv")
+        return self._p("phase0", "probes", teacher, mask, f"{layer}_{pool}.csv")
 
     def probes_surface(self, teacher=W["teacher"], mask=W["mask"]) -> str:
-        return self._p("probes", teacher, mask, "surface.csv")
+        return self._p("phase0", "probes", teacher, mask, "surface.csv")
 
     def probes_all(self) -> str:
-        return self._p("probes", "all.csv")
+        return self._p("phase0", "probes", "all.csv")
 
     # ------------------------------------------------------------------ Phase 1: students
     def student_dir(self, teacher=W["teacher"], variant=W["variant"]) -> str:
-        return self._p("students", teacher, variant)
+        return self._p("student", teacher, variant)
 
     def student_final(self, teacher=W["teacher"], variant=W["variant"]) -> str:
         return f"{self.student_dir(teacher, variant)}/final.pt"
@@ -185,7 +187,7 @@ class Layout:
 
     def students_summary(self, name: str) -> str:
         """summary.csv, correlation.csv, checkpoints.csv over all students."""
-        return self._p("students", name)
+        return self._p("student", name)
 
     # ------------------------------------------------------------------ Phase 3: decoder
     def decoder_dir(self, teacher=W["teacher"]) -> str:
@@ -208,23 +210,25 @@ class Layout:
     def phase2(self, *parts) -> str:
         return self._p("phase2", *parts)
 
+    # Experiment 2.1 "teachers": results/phase2/teachers/; 2.2 "compute": results/phase2/compute/
     def phase2_teachers_dir(self, teacher=W["teacher"], seed=W["seed"]) -> str:
         """A 2.1 student of another seed than the student stage's."""
         return self.phase2("teachers", teacher, f"seed{seed}")
 
     def phase2_compute_dir(self, teacher=W["teacher"], seed=W["seed"], pct=W["pct"]) -> str:
         """One 2.2 sweep point."""
-        return self.phase2("alloc", teacher, f"seed{seed}", f"p{pct}")
+        return self.phase2("compute", "point", teacher, f"seed{seed}", f"p{pct}")
 
     def phase2_snapshots(self, teacher=W["teacher"]) -> str:
-        """The replayed teacher run: step{N}/ snapshots and curve.csv."""
-        return self.phase2("curve", teacher, "teachers")
+        """The replayed teacher run of 2.2's undertrained-teacher curve: step{N}/ and curve.csv."""
+        return self.phase2("compute", "snapshots", teacher)
 
     def phase2_curve_dir(self, teacher=W["teacher"], seed=W["seed"], step=W["step"]) -> str:
         """The student of one teacher snapshot."""
-        return self.phase2("curve", teacher, f"seed{seed}", f"step{step}")
+        return self.phase2("compute", "curve", teacher, f"seed{seed}", f"step{step}")
 
     def phase2_eval(self, kind=W["kind"], seed=W["seed"], point=W["point"]) -> str:
+        """The evaluation of one Phase-2 student; kind: teachers | alloc | curve."""
         return self.phase2("eval", kind, f"seed{seed}", f"{point}.json")
 
     # ------------------------------------------------------------------ paper

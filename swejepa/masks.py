@@ -410,7 +410,9 @@ STRATEGIES = {"ast": ast_regions, "regex": regex_regions}
 
 
 def mask_file(text: str, strategy: str, file_id: int = 0, split: str = "", package: str = "",
-              min_body_lines: int = 1) -> tuple[list[dict], dict]:
+              min_body_lines: int = 0) -> tuple[list[dict], dict]:
+    """Regions of one file; bodies shorter than ``min_body_lines`` are dropped (counted;
+    0 keeps all — the workflow passes ``masks.min_body_lines``)."""
     t = Text(text)
     regions, dropped = STRATEGIES[strategy](text, t)
     rows = to_rows(regions, t, file_id, split, package)
@@ -420,7 +422,7 @@ def mask_file(text: str, strategy: str, file_id: int = 0, split: str = "", packa
     return keep, dropped
 
 
-def mask_corpus(files: list[dict], strategy: str, min_body_lines: int = 1):
+def mask_corpus(files: list[dict], strategy: str, min_body_lines: int = 0):
     """Regions of every file (in file order), and a report of counts."""
     import collections
 

@@ -636,23 +636,46 @@ def _csv_without_timing(path: Path) -> list[list[str]]:
     return [[r[i] for i in keep if i < len(r)] for r in rows]
 
 
-def compare_trees(a: str | os.PathLike, b: str | os.PathLike, globs=DETERMINISM_GLOBS) -> list[str]:
+def compare_trees(a: str | os.PathLike, b: str | os.PathLike, globs=DETERMINISM_GLOBS,
+                  mapping: list[tuple[str, str]] | None = None) -> list[str]:
     """Differences between two results directories over ``globs``: files present in only
     one, or whose bytes differ. CSV files are compared byte for byte, and where they
     differ, again without their wall-clock columns (``TIMING_COLUMN``): a file that
-    differs only in timings counts as identical. Empty list: deterministic."""
+    differs only in timings counts as identical. ``mapping`` renames paths of ``a``
+    (``(old prefix, new prefix)``, relative to the results directory, first match wins)
+    before they are paired with ``b``'s. Empty list: deterministic."""
     a, b = Path(a), Path(b)
-    fa = {p.relative_to(a) for g in globs for p in a.glob(g) if p.is_file() and "logs" not in p.parts
-          and "benchmarks" not in p.parts}
-    fb = {p.relative_to(b) for g in globs for p in b.glob(g) if p.is_file() and "logs" not in p.parts
-          and "benchmarks" not in p.parts}
-    out = [f"only in {a}: {p}" for p in sorted(fa - fb)] + [f"only in {b}: {p}" for p in sorted(fb - fa)]
-    for p in sorted(fa & fb):
-        if (a / p).read_bytes() == (b / p).read_bytes():
+
+    def files(root):
+        return {p.relative_to(root) for g in globs for p in root.glob(g) if p.is_file() and "logs" not in p.parts
+                and "benchmarks" not in p.parts}
+
+    rules = []
+    for old, new in mapping or []:  # `*` matches one path segment; a trailing / a whole folder
+        rx = "^" + re.escape(old).replace(r"\*", "([^/]+)") + ("(.*)$" if old.endswith("/") else "$")
+        rules.append((re.compile(rx), new))
+
+    def renamed(rel: Path) -> Path:
+        s = rel.as_posix()
+        for rx, new in rules:
+            m = rx.match(s)
+            if m:
+                parts = iter(m.groups())
+                out = re.sub(r"\*", lambda _: next(parts), new)
+                return Path(out + (next(parts, "") if new.endswith("/") else ""))
+        return rel
+
+    fa = {renamed(p): p for p in files(a)}
+    fb = files(b)
+    out = [f"only in {a}: {fa[p]}" for p in sorted(set(fa) - fb)] + \
+        [f"only in {b}: {p}" for p in sorted(fb - set(fa))]
+    for p in sorted(set(fa) & fb):
+        pa = a / fa[p]
+        if pa.read_bytes() == (b / p).read_bytes():
             continue
-        if p.suffix == ".csv" and _csv_without_timing(a / p) == _csv_without_timing(b / p):
+        if p.suffix == ".csv" and _csv_without_timing(pa) == _csv_without_timing(b / p):
             continue
-        out.append(f"differs: {p}")
+        out.append(f"differs: {p}" + (f" (was {fa[p]})" if fa[p] != p else ""))
     return out
 
 
@@ -670,10 +693,16 @@ def snakemake_cmd(workdir: str | os.PathLike, configfiles=(), targets=(), cores:
 
 
 def run_snakemake(workdir, configfiles=(), targets=(), cores: int = 2, extra=(), timeout: float = 3600,
-                  check: bool = True) -> subprocess.CompletedProcess:
+                  check: bool = True, repo: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
+    """Run the workflow of ``repo`` (default: this checkout) in ``workdir``; with another
+    ``repo``, its jobs import that checkout's ``swejepa`` (PYTHONPATH)."""
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(snakemake_cmd(workdir, configfiles, targets, cores, extra), capture_output=True,
-                       text=True, timeout=timeout)
+    env = None
+    if repo is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    snakefile = Path(repo) / "Snakefile" if repo is not None else None
+    r = subprocess.run(snakemake_cmd(workdir, configfiles, targets, cores, extra, snakefile=snakefile),
+                       capture_output=True, text=True, timeout=timeout, env=env)
     if check and r.returncode != 0:
         raise RuntimeError(f"snakemake failed in {workdir} (exit {r.returncode}):\n"
                            + (r.stdout + r.stderr)[-6000:])

@@ -246,7 +246,7 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 
 def run_program(code: str, timeout_s: float = 10.0, *, cpu_s: float | None = None,
-                mem_mb: int = 1024, fsize_mb: int = 16, nproc: int = 32, nofile: int = 64,
+                mem_mb: int, fsize_mb: int = 16, nproc: int = 32, nofile: int = 64,
                 max_output: int = 4096, success_marker: str | None = None,
                 uid: int = NOBODY_UID, gid: int = NOBODY_GID, mode: str | None = None,
                 tmp_root: str | None = None) -> SandboxResult:
@@ -345,11 +345,11 @@ def build_humaneval_program(problem: dict, completion: str) -> str:
             + f"check({problem['entry_point']})" + "\n")
 
 
-def check_humaneval(problem: dict, completion: str, timeout_s: float = 5.0, **limits) -> SandboxResult:
+def check_humaneval(problem: dict, completion: str, timeout_s: float, *, mem_mb: int, **limits) -> SandboxResult:
     """Run one HumanEval completion against its tests in the sandbox.
 
     Passing requires exit status 0 *and* a per-run random marker printed after
     ``check`` returns, so ``sys.exit(0)`` / ``os._exit(0)`` inside the body fails."""
     marker = "SWEJEPA-PASS-" + secrets.token_hex(16)
     program = build_humaneval_program(problem, completion) + f"print({marker!r}, flush=True)\n"
-    return run_program(program, timeout_s, success_marker=marker, **limits)
+    return run_program(program, timeout_s, mem_mb=mem_mb, success_marker=marker, **limits)

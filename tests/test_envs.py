@@ -33,7 +33,7 @@ REQUIRED_ENVS = {"workflow.yaml", "torch.yaml", "latex.yaml"}
 # The GPU stages (teacher training, extraction, student training, decoder training and
 # evaluation): the rules the SLURM profile gives GPUs.
 GPU_RULES = set(yaml.safe_load((ROOT / "slurm" / "config.yaml").read_text())["set-resources"])
-CORE_GPU_RULES = {"train_teacher", "extract", "student_train", "decoder_train"}
+CORE_GPU_RULES = {"teacher_train", "extract", "student_train", "decoder_train"}
 
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*?)\s*$")
 
@@ -278,7 +278,7 @@ def test_gpu_rules_and_profile_agree(workflow_rules):
         if r["name"] in GPU_RULES:
             assert {"gpu", "runtime"} <= set(r["resources"]), f"rule {r['name']}: resources gpu/runtime"
     present = CORE_GPU_RULES & names
-    assert {"train_teacher", "extract"} <= present, present
+    assert {"teacher_train", "extract"} <= present, present
 
 
 def test_profile_resolves_from_the_repository_root():

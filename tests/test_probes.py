@@ -4,8 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swejepa.analysis import grid
-from swejepa.analysis.probes import COLUMNS, group_folds, probe_all
+from swejepa.phase0 import grid
+from swejepa.phase0.probes import COLUMNS, group_folds, probe_all
+from swejepa.layout import Layout
+from swejepa.settings import ProbeSettings
 
 
 @pytest.fixture(autouse=True)
@@ -16,8 +18,8 @@ def _one_blas_thread():
     with threadpool_limits(1):
         yield
 
-CFG = {"folds": 4, "inner_folds": 2, "alphas": [0.1, 10.0, 1000.0], "Cs": [0.01, 1.0], "max_iter": 200}
-FAST = {"folds": 3, "inner_folds": 2, "alphas": [1.0, 100.0], "Cs": [1.0], "max_iter": 100}
+CFG = ProbeSettings(folds=4, inner_folds=2, alphas=(0.1, 10.0, 1000.0), Cs=(0.01, 1.0), max_iter=200)
+FAST = ProbeSettings(folds=3, inner_folds=2, alphas=(1.0, 100.0), Cs=(1.0,), max_iter=100)
 
 
 def _data(n=300, d=24, seed=0):
@@ -64,7 +66,7 @@ def test_group_folds_never_split_a_package():
 
 def test_probe_sees_only_training_packages(monkeypatch):
     """Standardisation and fitting get training rows only: spy on the fold splitter."""
-    import swejepa.analysis.probes as P
+    import swejepa.phase0.probes as P
 
     X, props, groups = _data(n=200)
     seen = []
@@ -89,7 +91,7 @@ def test_surface_baseline_one_feature():
 
 
 def test_probe_cells_end_to_end(tmp_path):
-    from swejepa.analysis.run import probe_cells
+    from swejepa.phase0.jobs import probe_cells
 
     n = 240
     rng = np.random.default_rng(0)
@@ -105,17 +107,19 @@ def test_probe_cells_end_to_end(tmp_path):
     sig = regions[["func_key"]].merge(props, on="func_key", how="left")[["loc"]].fillna(0).to_numpy(float)
     paths = [grid.write_synthetic(tmp_path / f"s{i}.h5", {"ast": n}, 0, ["half"], signal={"ast": sig},
                                   shard=i, n_shards=2) for i in range(2)]
-    out = lambda l, p: tmp_path / f"{l}_{p}.csv"  # noqa: E731
+    lay = Layout(str(tmp_path / "results"))
+    out = lambda l, p: lay.probes_cell("t", "ast", l, p)  # noqa: E731
+    probes = FAST.replace(max_samples=150)
     probe_cells(paths, "t", "ast", tmp_path / "ast.csv", tmp_path / "props.csv", ["half"], ["mean", "last"],
-                {**FAST, "max_samples": 150, "seed": 0}, out, tmp_path / "surface.csv")
+                probes, 0, lay)
     r = pd.read_csv(out("half", "mean")).set_index("property")
     assert r.loc["loc", "n"] == 150 and r.loc["loc", "r2_mean"] > 0.8
     assert r.loc["n_loops", "r2_mean"] < 0.1
-    s = pd.read_csv(tmp_path / "surface.csv")
+    s = pd.read_csv(lay.probes_surface("t", "ast"))
     assert (s["features"] == "surface").all() and (s["n"] == 150).all() and (s["grouping"] == "package").all()
     # a single package: the CV falls back to grouping by file (never splits a file)
     regions.assign(package="one").to_csv(tmp_path / "ast.csv", index=False)
     probe_cells(paths, "t", "ast", tmp_path / "ast.csv", tmp_path / "props.csv", ["half"], ["mean"],
-                {**FAST, "max_samples": 150, "seed": 0}, out, tmp_path / "surface.csv")
+                probes, 0, lay)
     r = pd.read_csv(out("half", "mean"))
     assert (r["grouping"] == "file").all() and (r["n_folds"] > 0).all() and r["r2_mean"].notna().sum() == 2

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from swejepa.analysis.lexical import identifier_tokens, lexical_bench_metrics
-from swejepa.analysis.retrieval import (bench_metrics, bench_tasks, metrics_from_ranking, retrieval_metrics,
-                                        scores_ranking, search)
+from swejepa.phase0.lexical import identifier_tokens, lexical_bench_metrics
+from swejepa.phase0.retrieval import (bench_metrics, bench_tasks, metrics_from_ranking, retrieval_metrics,
+                                      scores_ranking, search)
+from swejepa.settings import RetrievalSettings
 
 
 @pytest.fixture(autouse=True)
@@ -22,12 +23,12 @@ def test_known_neighbours():
     gallery = np.eye(5, dtype=np.float32)
     # query 0 closest to e2, then e3; query 1 closest to e0 then e4
     queries = np.array([[0, 0, 1.0, 0.5, 0], [1.0, 0, 0, 0, 0.6]], dtype=np.float32)
-    m = retrieval_metrics(queries, gallery, [{2}, {4}], ks=(1, 2, 5))
+    m = retrieval_metrics(queries, gallery, [{2}, {4}], spec=RetrievalSettings(ks=(1, 2, 5)))
     assert m["recall@1"] == 0.5 and m["recall@2"] == 1.0 and m["recall@5"] == 1.0
     assert m["mrr"] == pytest.approx((1.0 + 0.5) / 2)
     assert m["n_queries"] == 2
     # scale does not matter (cosine), a relevant item never retrieved counts 0 in MRR
-    m2 = retrieval_metrics(queries * 7, gallery * 3, [{2}, set()], ks=(1,))
+    m2 = retrieval_metrics(queries * 7, gallery * 3, [{2}, set()], spec=RetrievalSettings(ks=(1,)))
     assert m2["recall@1"] == 0.5 and m2["mrr"] == pytest.approx(0.5)
 
 
@@ -38,9 +39,10 @@ def test_exclude_self_and_index_types():
     # query = gallery row 2k, relevant = row 2k+1 (its pair); without excluding itself row 2k wins
     q = gallery[0::2]
     rel = [{2 * k + 1} for k in range(20)]
-    assert retrieval_metrics(q, gallery, rel, ks=(1,))["recall@1"] == 0.0
+    assert retrieval_metrics(q, gallery, rel, spec=RetrievalSettings(ks=(1,)))["recall@1"] == 0.0
     for index in ("flat", "hnsw", "ivf"):
-        m = retrieval_metrics(q, gallery, rel, ks=(1,), exclude=[2 * k for k in range(20)], index=index, nlist=1)
+        spec = RetrievalSettings(ks=(1,), index=index, nlist=1)
+        m = retrieval_metrics(q, gallery, rel, exclude=[2 * k for k in range(20)], spec=spec)
         assert m["recall@1"] == 1.0 and m["mrr"] == 1.0, index
     s, ids = search(q, gallery, 3, exclude=[2 * k for k in range(20)])
     assert (ids[:, 0] == np.arange(20) * 2 + 1).all() and (np.diff(s, axis=1) <= 1e-6).all()
@@ -87,7 +89,7 @@ def test_bench_metrics_planted_and_random():
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((3, 16)) * 5
     V = centres[items["group_id"].to_numpy()] + 0.1 * rng.standard_normal((len(items), 16))
-    m = bench_metrics(items, V, ks=(1, 5))
+    m = bench_metrics(items, V, RetrievalSettings(ks=(1, 5)))
     a = m[m["origin"] == "all"].set_index("task")
     assert a.loc["refactor", "recall@1"] == 1.0 and a.loc["spec", "mrr"] == 1.0
     assert set(m["origin"]) == {"all", "heldout", "humaneval"}
@@ -95,7 +97,7 @@ def test_bench_metrics_planted_and_random():
     # vectors that put every query nearest to the distractor: recall@1 = 0
     W = np.eye(16)[: len(items)].copy()  # all items orthogonal ...
     W[6] = W[:6].sum(axis=0)  # ... except the distractor, similar to every one
-    a2 = bench_metrics(items, W, ks=(1,)).query("origin == 'all'").set_index("task")
+    a2 = bench_metrics(items, W, RetrievalSettings(ks=(1,))).query("origin == 'all'").set_index("task")
     assert a2.loc["refactor", "recall@1"] == 0.0 and a2.loc["spec", "recall@1"] == 0.0
     with pytest.raises(ValueError):
         bench_metrics(items, V[:3])

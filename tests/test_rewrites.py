@@ -6,8 +6,9 @@ import random
 import pandas as pd
 import pytest
 
-from swejepa.analysis.bench import build_items, region_source, remove_docstrings, verify_humaneval
-from swejepa.analysis.rewrites import TRANSFORMS, rewrite_all
+from swejepa.phase0.bench import build_items, region_source, remove_docstrings, verify_humaneval
+from swejepa.phase0.rewrites import TRANSFORMS, rewrite_all
+from swejepa.settings import BenchSettings
 
 # (source, entry point, input generator) -- each exercises some transforms
 SAMPLES = [
@@ -184,8 +185,8 @@ def test_humaneval_verification_and_bench_contract():
 
     problems = read_problems()
     p = problems["HumanEval/0"]
-    assert verify_humaneval(p, p["prompt"] + p["canonical_solution"])[0]
-    assert not verify_humaneval(p, p["prompt"] + "    return False\n")[0]
+    assert verify_humaneval(p, p["prompt"] + p["canonical_solution"], 10.0, 1024)[0]
+    assert not verify_humaneval(p, p["prompt"] + "    return False\n", 10.0, 1024)[0]
     content = "def helper(xs):\n    out = []\n    for x in xs:\n        out.append(x + 1)\n    return out\n" \
               "\n\ndef other(a, b):\n    c = a * b\n    d = a - b\n    return c + d\n"
     regions = pd.DataFrame([
@@ -194,7 +195,7 @@ def test_humaneval_verification_and_bench_contract():
         {"func_key": "0:8", "file_id": 0, "split": "test", "kind": "function", "body_lines": 3, "has_error": False,
          "sig_start_char": content.index("def other"), "body_end_char": len(content) - 1},
     ])
-    cfg = {"heldout_functions": 1, "distractors": 1, "humaneval_problems": 2, "min_body_lines": 1}
+    cfg = BenchSettings(heldout_functions=1, distractors=1, humaneval_problems=2, min_body_lines=1)
     items, rep = build_items(regions, {0: content}, {k: problems[k] for k in ["HumanEval/0", "HumanEval/1"]},
                              cfg, seed=0, log=lambda *a: None)
     df = pd.DataFrame(items)

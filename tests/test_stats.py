@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from swejepa.analysis import grid
-from swejepa.analysis.stats import cosine_histogram, cosine_stats, pairwise_cosines, sample_rows
+from swejepa.phase0 import grid
+from swejepa.phase0.stats import cosine_histogram, cosine_stats, pairwise_cosines, sample_rows
 
 
 @pytest.fixture(autouse=True)
@@ -78,4 +78,6 @@ def test_grid_reads_shards_in_region_order(tmp_path):
     assert grid.bench_vectors(paths, "half", "last").shape == (4, 16)
     with pytest.raises(KeyError):
         grid.bench_vectors(paths, "first", "mean")
-    assert grid.shard_paths("results", "t", 2) == ["results/latents/t/shard0of2.h5", "results/latents/t/shard1of2.h5"]
+    from swejepa.layout import Layout
+
+    assert Layout().latent_files("t", 2) == ["results/latents/t/shard0of2.h5", "results/latents/t/shard1of2.h5"]

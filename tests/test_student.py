@@ -18,6 +18,7 @@ from swejepa.student.checkpoint import load_weights
 from swejepa.student.data import load_student_data, make_batch, write_synthetic_latents
 from swejepa.student.evaluate import correlation_table, linear_fit, success_check
 from swejepa.student.masking import make_example, plan_example
+from swejepa.settings import StudentModel, StudentSettings
 from swejepa.student.model import build_student
 from swejepa.student.train import Interrupted, train_student
 
@@ -39,16 +40,11 @@ def data(tmp_path_factory):
     return load_student_data([p], "ast", "last")
 
 
-def _cfg(**over):
-    import copy
+def _cfg(**over) -> StudentSettings:
+    return StudentSettings.from_dict(TINY).with_overrides(over)
 
-    c = copy.deepcopy(TINY)
-    for k, v in over.items():
-        if isinstance(v, dict):
-            c[k] = {**c.get(k, {}), **v}
-        else:
-            c[k] = v
-    return c
+
+MODEL = StudentModel.from_dict(TINY["model"])
 
 
 # ----------------------------------------------------------------------------- data and masking
@@ -92,7 +88,7 @@ def test_masked_tokens_cannot_reach_the_encoder(data, context):
     torch.manual_seed(0)
     for positions in ("abs", "rope"):
         for pred in ("transformer", "mlp"):
-            model = build_student({**TINY["model"], "positions": positions, "predictor": pred},
+            model = build_student(MODEL.replace(positions=positions, predictor=pred),
                                   data.vocab_size, data.max_positions, data.hidden_size).eval()
             regions = np.arange(6)
             b1 = make_batch(data, regions, 40, 12, context)
@@ -121,7 +117,7 @@ def test_masked_tokens_cannot_reach_the_encoder(data, context):
 
 def test_shapes(data):
     for pred in ("transformer", "mlp"):
-        model = build_student({**TINY["model"], "predictor": pred}, data.vocab_size, data.max_positions,
+        model = build_student(MODEL.replace(predictor=pred), data.vocab_size, data.max_positions,
                               data.hidden_size)
         b = make_batch(data, np.arange(5), 40, 12, "signature")
         out = model(b)
@@ -134,7 +130,7 @@ def test_shapes(data):
 
 def test_loss_decreases_on_fixed_batch(data):
     torch.manual_seed(0)
-    model = build_student(TINY["model"], data.vocab_size, data.max_positions, data.hidden_size)
+    model = build_student(MODEL, data.vocab_size, data.max_positions, data.hidden_size)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     b = make_batch(data, np.arange(8), 40, 12, "signature")
     t = torch.nn.functional.layer_norm(b["targets"], b["targets"].shape[-1:])
@@ -207,10 +203,10 @@ def test_signal_writes_checkpoint_and_exits_nonzero(tmp_path):
         torch.set_num_threads(1)
         sys.path.insert(0, {str(REPO)!r})
         from swejepa.student.data import load_student_data
+        from swejepa.settings import StudentSettings
         from swejepa.student.train import train_student, Interrupted
         d = load_student_data([{str(tmp_path / 'shard0of1.h5')!r}], "ast", "last")
-        cfg = {TINY!r}
-        cfg["train"]["max_steps"] = 100000
+        cfg = StudentSettings.from_dict({TINY!r}).with_overrides({{"train": {{"max_steps": 100000}}}})
         try:
             train_student(cfg, d, {str(tmp_path / 'out')!r})
         except Interrupted as e:
@@ -263,14 +259,13 @@ def test_linear_fit_and_correlation_table():
 
 
 def test_config_schema_rejects_bad_student_values():
-    from swejepa.config import ConfigError, load_config
+    from swejepa.settings import ConfigError, Settings
 
-    cfg = load_config(REPO / "config.yaml")
-    assert cfg["student"]["train"]["loss"] in ("l1", "l2")
+    assert Settings.load(REPO / "config.yaml").student.train.loss in ("l1", "l2")
     for bad in ({"model": {"positions": "alibi"}}, {"train": {"lr": -1}}, {"context": "everything"},
                 {"train": {"batch_size": 0}}, {"model": {"unknown": 1}}):
         with pytest.raises(ConfigError):
-            load_config(REPO / "config.yaml", overrides={"student": bad})
+            Settings.load(REPO / "config.yaml", overrides={"student": bad})
 
 
 def test_correlation_criterion_is_the_worst_student():

@@ -19,6 +19,14 @@ sys.path.insert(0, str(REPO / "tests"))
 from test_student import TINY  # noqa: E402
 
 
+def _cfg6():
+    from swejepa.settings import StudentSettings
+
+    # in-batch InfoNCE sees only the rank's share of the batch: off for the exact comparison
+    return StudentSettings.from_dict(TINY).with_overrides(
+        {"train": {"max_steps": 6, "eval_every": 3, "ckpt_every": 3, "contrastive_weight": 0.0}})
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -35,9 +43,7 @@ def _worker(rank, world, port, h5, out):
     from swejepa.student.train import train_student
 
     d = load_student_data([h5], "ast", "last")
-    # in-batch InfoNCE sees only the rank's share of the batch: off for the exact comparison
-    cfg = {**TINY, "train": {**TINY["train"], "max_steps": 6, "eval_every": 3, "ckpt_every": 3,
-                             "contrastive_weight": 0.0}}
+    cfg = _cfg6()
     try:
         s = train_student(cfg, d, out, seed=1)
         if rank != 0:
@@ -62,8 +68,7 @@ def test_ddp_gloo_two_processes_matches_single_process(tmp_path):
     torch.set_num_threads(1)
     try:
         d = load_student_data([h5], "ast", "last")
-        cfg = {**TINY, "train": {**TINY["train"], "max_steps": 6, "eval_every": 3, "ckpt_every": 3,
-                                 "contrastive_weight": 0.0}}
+        cfg = _cfg6()
         single = train_student(cfg, d, tmp_path / "one", seed=1)
     finally:
         torch.set_num_threads(n)

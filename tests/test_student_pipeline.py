@@ -66,23 +66,28 @@ def test_train_evaluate_report(tmp_path, variant):
 
     from swejepa.student.data import load_student_data
     from swejepa.student.report import build_report
-    from swejepa.student.run import evaluate_student
+    from swejepa.layout import Layout
+    from swejepa.student.jobs import evaluate_student
     from swejepa.student.train import train_student
 
     torch.set_num_threads(1)
     h5 = _inputs(tmp_path)
-    cfg = {**TINY, "train": {**TINY["train"], "max_steps": 8, "ckpt_every": 2, "eval_every": 2}}
+    from swejepa.settings import (ProbeSettings, RetrievalSettings, StudentEval, StudentSettings,
+                                  TeacherSpec)
+
+    cfg = StudentSettings.from_dict(TINY).with_overrides({"train": {"max_steps": 8, "ckpt_every": 2, "eval_every": 2}})
     d = load_student_data([h5], "ast", "last")
     out = tmp_path / "students" / "syn" / variant
     train_student(cfg, d, out)
     log = logging.getLogger("t")
-    succ = evaluate_student(cfg=cfg, eval_cfg={"n_candidates": 5, "probe_max_samples": 40}, probe_cfg={"folds": 2,
-                            "inner_folds": 2}, latents=[h5], final=out / "final.pt", ckpt_dir=out / "ckpts",
+    succ = evaluate_student(student=cfg, evaluation=StudentEval(n_candidates=5, probe_max_samples=40),
+                            probes=ProbeSettings(folds=2, inner_folds=2), retrieval=RetrievalSettings(),
+                            latents=[h5], final=out / "final.pt", ckpt_dir=out / "ckpts",
                             all_checkpoints=True, bench_items=tmp_path / "items.jsonl",
                             regions_csv=tmp_path / "ast.csv", properties_csv=tmp_path / "properties.csv",
-                            teacher_entry={"name": "syn"}, teacher_index=0, results_dir=tmp_path, seed=0,
-                            out_success=out / "success.json", out_checkpoints=out / "checkpoints.csv", log=log,
-                            tokenizer=_tokenizer())
+                            teacher=TeacherSpec(name="syn", source="hf", model="unused"), teacher_index=0,
+                            layout=Layout(str(tmp_path)), seed=0, out_success=out / "success.json",
+                            out_checkpoints=out / "checkpoints.csv", log=log, tokenizer=_tokenizer())
     assert {"token_ratio", "token_top1", "region_top1", "std_ratio"} <= set(succ)
     ck = pd.read_csv(out / "checkpoints.csv")
     assert list(ck["step"]) == [0, 2, 4, 6, 8]

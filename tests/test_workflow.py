@@ -45,6 +45,6 @@ def test_cluster_dry_run_builds_the_full_grid(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", p.stdout + p.stderr, re.M)}
     assert counts["extract"] == 8 * 4                 # 8 teachers x 4 shards, one forward pass each
-    assert counts["phase2_alloc"] == 2 * 3 * 6        # tinyfim (Stage 1) + coder3b (fine-tuning) x seeds x points
-    assert counts["phase2_curve_teachers"] == 2
+    assert counts["phase2_compute_point"] == 2 * 3 * 6  # tinyfim (Stage 1) + coder3b (fine-tuning) x seeds x points
+    assert counts["phase2_compute_snapshots"] == 2
     assert counts["paper_pdf"] == 1

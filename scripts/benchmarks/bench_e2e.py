@@ -21,8 +21,8 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from swejepa.config import load_config  # noqa: E402
 from swejepa.paper import REPO, parse_job_stats, run_snakemake  # noqa: E402
+from swejepa.settings import Settings  # noqa: E402
 
 # Rules that run a teacher's forward pass over the corpus (one job per teacher x shard).
 EXTRACT_RULE = re.compile(r"^extract(_latents|_shard|_teacher)?$")
@@ -40,13 +40,8 @@ def rule_times(results: Path) -> dict[str, tuple[int, float]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def expected_extract_jobs(config: dict) -> int | None:
-    teachers = config.get("teachers")
-    if not isinstance(teachers, list):
-        return None
-    ext = config.get("extract", {}) or {}
-    shards = ext.get("shards", ext.get("n_shards", 1))
-    return len(teachers) * int(shards)
+def expected_extract_jobs(settings: Settings) -> int:
+    return len(settings.teachers) * settings.extract.n_shards
 
 
 def main(argv=None) -> int:
@@ -65,12 +60,12 @@ def main(argv=None) -> int:
     if (work / "results").exists() and any((work / "results").iterdir()):
         print(f"{work}/results is not empty; the benchmark starts from an empty results dir", file=sys.stderr)
         return 2
-    config = load_config(REPO / "config.yaml", *configfiles)
+    settings = Settings.load(REPO / "config.yaml", *configfiles)
 
     dry = run_snakemake(work, configfiles, args.target, args.cores, ["-n"], timeout=900)
     jobs = parse_job_stats(dry.stdout + dry.stderr)
     n_extract = sum(n for r, n in jobs.items() if EXTRACT_RULE.match(r))
-    expected = expected_extract_jobs(config)
+    expected = expected_extract_jobs(settings)
 
     t0 = time.time()
     r = run_snakemake(work, configfiles, args.target, args.cores, check=False, timeout=6 * 3600)
@@ -89,9 +84,8 @@ def main(argv=None) -> int:
         print(f"{rule:32s} {n:5d} {t:9.1f} {t / total:6.1%}")
     print(f"\njobs in the DAG: {sum(jobs.values())}")
     print(f"teacher forward-pass (extraction) jobs: {n_extract}; teachers x shards = "
-          f"{expected if expected is not None else 'n/a (no teachers configured)'}"
-          + ("" if expected is None else (" OK" if n_extract == expected else " MISMATCH")))
-    return 0 if r.returncode == 0 and (expected is None or n_extract == expected) else 1
+          f"{expected}{' OK' if n_extract == expected else ' MISMATCH'}")
+    return 0 if r.returncode == 0 and n_extract == expected else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,6 @@
 - :mod:`.data`     — masked body + context examples, student / teacher latents
 - :mod:`.train`    — teacher-forced training, perplexity and token accuracy
 - :mod:`.evaluate` — sampling, HumanEval pass@k in :mod:`swejepa.sandbox`, syntax validity, FLOPs
-- :mod:`.run`      — prepare / train_variant / evaluate as functions of paths (scripts/decoder_*.py)
+- :mod:`.jobs`     — prepare / train_variant / evaluate as functions of paths (scripts/decoder_*.py)
 - :mod:`.report`   — table, figure, macros (no torch)
 """

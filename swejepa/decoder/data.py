@@ -163,7 +163,7 @@ def student_latents_for_window(student, window_ids, pos_start: int, n_tok: int, 
     return student(b).float().cpu().numpy()[0][b["tgt_mask"].cpu().numpy()[0]]
 
 
-def teacher_latents(data, regions, slots: int, target_norm: str = "layernorm") -> list[np.ndarray]:
+def teacher_latents(data, regions, slots: int, target_norm: str) -> list[np.ndarray]:
     """The teacher's own per-token latents (oracle), normalised like the student's targets."""
     out = []
     for j in regions:

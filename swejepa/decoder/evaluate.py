@@ -67,7 +67,7 @@ def humaneval_example(item: HumanEvalItem, cfg) -> DecoderExample:
 # --------------------------------------------------------------------------- sampling
 
 def sample_decoder(model, examples, latents, n_samples: int, *, max_new_tokens: int, temperature: float,
-                   top_p: float, seed: int, batch_size: int = 64, device: str = "cpu"):
+                   top_p: float, seed: int, batch_size: int, device: str = "cpu"):
     """``n_samples`` bodies (token id lists) per example, plus the number of positions
     processed per sample (prompt incl. latent prefix + generated), for FLOPs."""
     g = torch.Generator(device=device).manual_seed(seed)
@@ -94,7 +94,7 @@ def teacher_fim_prompt(ex: DecoderExample, sent: dict) -> list[int]:
 
 @torch.no_grad()
 def sample_teacher_fim(lm, sent: dict, examples, n_samples: int, *, max_new_tokens: int, temperature: float,
-                       top_p: float, seed: int, batch_size: int = 64, device: str = "cpu"):
+                       top_p: float, seed: int, batch_size: int, device: str = "cpu"):
     """Sample bodies from a causal-LM teacher by fill-in-the-middle (PSM, its training
     format), with a KV cache; stops at its EOS (or any FIM sentinel)."""
     from .model import sample
@@ -142,14 +142,14 @@ def sample_teacher_fim(lm, sent: dict, examples, n_samples: int, *, max_new_toke
 
 
 @torch.no_grad()
-def teacher_fim_metrics(lm, sent: dict, examples, *, batch_size: int = 16, device: str = "cpu") -> dict:
+def teacher_fim_metrics(lm, sent: dict, examples, *, chunk: int = 16, device: str = "cpu") -> dict:
     """Teacher-forced CE/perplexity/accuracy of the teacher on the same body tokens (+EOS)."""
     import torch.nn.functional as F
 
     tot, n, correct = 0.0, 0, 0
-    for a in range(0, len(examples), batch_size):
+    for a in range(0, len(examples), chunk):
         seqs, masks = [], []
-        for ex in examples[a:a + batch_size]:
+        for ex in examples[a:a + chunk]:
             p = teacher_fim_prompt(ex, sent)
             body = ex.body.tolist() + ([sent["eos"]] if ex.complete else [])
             seqs.append(p + body)
@@ -216,7 +216,7 @@ def compiles(program: str) -> bool:
         return False
 
 
-def run_humaneval(problems: dict, completions: dict, *, timeout_s: float, workers: int = 2, limits=None):
+def run_humaneval(problems: dict, completions: dict, *, timeout_s: float, workers: int, limits=None):
     """Execute every completion (``{task_id: [str, ...]}``) in the sandbox.
 
     A completion CPython cannot compile is recorded as ``syntax_error`` without being

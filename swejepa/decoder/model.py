@@ -160,9 +160,8 @@ class Decoder(nn.Module):
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
-    def generate(self, ids, tok_mask, latents=None, latent_mask=None, max_new_tokens: int = 64,
-                 temperature: float = 0.8, top_p: float = 0.95, generator: torch.Generator | None = None,
-                 stop_ids=None):
+    def generate(self, ids, tok_mask, latents=None, latent_mask=None, *, max_new_tokens: int,
+                 temperature: float, top_p: float, generator: torch.Generator | None = None, stop_ids=None):
         """Sample continuations of left-padded prompts ``ids [B, L]``. Returns a list of
         generated id lists (stopping at EOS / ``stop_ids``, which are not included) and
         the number of forward token-positions processed per sequence (for FLOPs)."""

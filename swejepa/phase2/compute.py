@@ -199,7 +199,7 @@ def compute_snapshots(*, teacher: TeacherSpec, records, regions, val_records, to
         rows.append({"step": total, "teacher_flops": float("nan"),
                      "teacher_fim_loss": fim_eval_loss(fm, fim_val, tokenizer, tr, device=dev), "source": "final"})
     df = pd.DataFrame(rows)
-    from swejepa.analysis.run import write_csv
+    from swejepa.phase0.jobs import write_csv
 
     write_csv(df, out_dir / "curve.csv")
     shutil.rmtree(resume, ignore_errors=True)

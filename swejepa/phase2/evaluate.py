@@ -2,9 +2,9 @@
 
 A thin layer over the student stage's evaluation
 (:func:`swejepa.student.evaluate.downstream_metrics`, which runs Phase 0's
-:func:`~swejepa.analysis.retrieval.bench_metrics` and :func:`~swejepa.analysis.probes.probe_all`
+:func:`~swejepa.phase0.retrieval.bench_metrics` and :func:`~swejepa.phase0.probes.probe_all`
 on the student's representations) with the function sample of
-:func:`swejepa.analysis.run.probe_sample`, so that every Phase-2 student is evaluated
+:func:`swejepa.phase0.jobs.probe_sample`, so that every Phase-2 student is evaluated
 exactly like the Phase-1 students. Adds the summary numbers Phase 2 reports.
 """
 
@@ -73,7 +73,7 @@ def evaluate_student(model, data, tokenizer, student: StudentSettings, *, evalua
     are given; ``evaluation.probe_max_samples`` functions, folds capped by the number of
     packages) on a student's representations (``evaluation.representation``).
     Returns ``{"metrics": summary, "flat": all}``."""
-    from swejepa.analysis.run import probe_sample
+    from swejepa.phase0.jobs import probe_sample
     from swejepa.student.evaluate import downstream_metrics
 
     item_tokens = tokenize_items(tokenizer, items) if items is not None and len(items) else None
@@ -102,7 +102,7 @@ def evaluate_job(*, final, latents, items_path, regions_csv, properties_csv, tea
     The windows/tokenizer are those of ``teacher`` (the student's teacher)."""
     from contextlib import nullcontext
 
-    from swejepa.analysis.retrieval import read_items
+    from swejepa.phase0.retrieval import read_items
     from swejepa.student.checkpoint import load_weights
     from swejepa.student.data import load_student_data
     from swejepa.student.train import evaluate_loss

@@ -298,7 +298,7 @@ def table_22(alloc_paths, curve_points, compute_teachers) -> pd.DataFrame:
 
 def write_all(inp, out, params) -> None:
     """Everything of the ``phase2_report`` rule (see rules/phase2.smk)."""
-    from swejepa.analysis.run import write_csv
+    from swejepa.phase0.jobs import write_csv
     from swejepa.tex import write_macros
 
     metric = params.metric

@@ -35,7 +35,7 @@ def base_model(model):
     return getattr(model, "model", model)
 
 
-def teacher_targets(model, data: StudentData, positions, layer_index: int, *, batch_size: int = 16,
+def teacher_targets(model, data: StudentData, positions, layer_index: int, *, chunk: int = 16,
                     device: str = "cpu", autocast_bf16: bool = False):
     """Forward ``model`` over the windows holding ``positions`` and gather the hidden
     state ``layer_index`` (0 = embeddings) at each region's tokens.
@@ -61,8 +61,8 @@ def teacher_targets(model, data: StudentData, positions, layer_index: int, *, ba
     amp = (torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
            if autocast_bf16 else contextlib.nullcontext())
     with torch.no_grad():
-        for i in range(0, len(order), batch_size):
-            ws = order[i:i + batch_size]
+        for i in range(0, len(order), chunk):
+            ws = order[i:i + chunk]
             L = int(data.length[ws].max())
             ids = torch.from_numpy(data.input_ids[ws, :L].astype(np.int64)).to(device)
             att = (torch.arange(L)[None, :] < torch.from_numpy(data.length[ws].astype(np.int64))[:, None])

@@ -11,5 +11,5 @@ One concept per file (in the style of facebookresearch/jepa and nanoGPT):
 - :mod:`.train`      — ``train_student(cfg, data, out_dir, ...)`` (also under torchrun/DDP)
 - :mod:`.evaluate`   — success check, representations, Experiment 1.2 per-checkpoint metrics
 - :mod:`.report`     — tables, figures, macros; loss-vs-metric fits (no torch)
-- :mod:`.run`        — job-level functions the scripts call
+- :mod:`.jobs`       — job-level functions the scripts call
 """

@@ -33,7 +33,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class Attention(nn.Module):
-    def __init__(self, d: int, n_heads: int, dropout: float = 0.0):
+    def __init__(self, d: int, n_heads: int, dropout: float):
         super().__init__()
         if d % n_heads:
             raise ValueError(f"d_model {d} not divisible by n_heads {n_heads}")
@@ -54,7 +54,7 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, d: int, n_heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0):
+    def __init__(self, d: int, n_heads: int, mlp_ratio: float, dropout: float):
         super().__init__()
         self.ln1 = nn.LayerNorm(d)
         self.attn = Attention(d, n_heads, dropout)
@@ -81,8 +81,8 @@ def init_weights(module: nn.Module, n_layers: int) -> None:
 class Encoder(nn.Module):
     """``forward(ids [B,L], pos [B,L], mask [B,L]) -> [B, L, d_model]`` (padding rows are junk)."""
 
-    def __init__(self, vocab_size: int, max_positions: int, d_model: int = 256, n_layers: int = 4,
-                 n_heads: int = 4, mlp_ratio: float = 4.0, dropout: float = 0.0, positions: str = "abs"):
+    def __init__(self, vocab_size: int, max_positions: int, d_model: int, n_layers: int,
+                 n_heads: int, mlp_ratio: float, dropout: float, positions: str):
         super().__init__()
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {POSITIONS}, got {positions!r}")

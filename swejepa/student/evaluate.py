@@ -11,8 +11,8 @@
   for the masked span mean-pooled (``predictor``).
 - :func:`checkpoint_metrics` — Experiment 1.2: for each checkpoint its val loss and
   the Phase 0 downstream metrics on the student's representations, computed with
-  Phase 0's own functions (:func:`swejepa.analysis.retrieval.bench_metrics`, which
-  ranks with ``retrieval_metrics``' index, and :func:`swejepa.analysis.probes.probe_all`).
+  Phase 0's own functions (:func:`swejepa.phase0.retrieval.bench_metrics`, which
+  ranks with ``retrieval_metrics``' index, and :func:`swejepa.phase0.probes.probe_all`).
 - :func:`correlation_table` — least-squares fit of each downstream metric on the loss, R².
 """
 
@@ -175,10 +175,10 @@ def downstream_metrics(model, data: StudentData, cfg, *, how: str, retrieval: Re
     encoder | predictor).
 
     ``probe`` = ``(positions into data's regions, props DataFrame, groups)`` as returned by
-    :func:`swejepa.analysis.run.probe_sample`. Returns flat ``{metric: value}``."""
+    :func:`swejepa.phase0.jobs.probe_sample`. Returns flat ``{metric: value}``."""
     out: dict = {}
     if items is not None and item_tokens is not None and len(items):
-        from ..analysis.retrieval import bench_metrics
+        from ..phase0.retrieval import bench_metrics
 
         V = text_representations(model, item_tokens[0], item_tokens[1], cfg, device)
         m = bench_metrics(items, V, retrieval)
@@ -187,7 +187,7 @@ def downstream_metrics(model, data: StudentData, cfg, *, how: str, retrieval: Re
                 if col in r and pd.notna(r[col]):
                     out[f"{r['task']}_{col.replace('@', '')}"] = float(r[col])
     if probe is not None and len(probe[0]):
-        from ..analysis.probes import probe_all
+        from ..phase0.probes import probe_all
 
         pos, props, groups = probe
         X = region_representations(model, data, np.asarray(pos), cfg, how, device)

@@ -39,7 +39,7 @@ class Example:
 
 
 def plan_example(length: int, pos_start: int, n_tok: int, ctx_start: int, row0: int,
-                 max_len: int, max_targets: int, context: str = "signature"):
+                 max_len: int, max_targets: int, context: str):
     """Index arithmetic of one example (no token ids): returns
     ``(crop_start, crop_end, tgt_start, n_pred, hide_start, hide_end)`` in window
     positions. Tokens in ``[hide_start, hide_end)`` are never shown to the encoder."""
@@ -67,7 +67,7 @@ def plan_example(length: int, pos_start: int, n_tok: int, ctx_start: int, row0: 
 
 
 def make_example(window_ids: np.ndarray, length: int, pos_start: int, n_tok: int, ctx_start: int,
-                 row0: int, max_len: int, max_targets: int, context: str = "signature") -> Example:
+                 row0: int, max_len: int, max_targets: int, context: str) -> Example:
     """Build one :class:`Example` from a window's token ids and a region's placement."""
     a, b, ts, n_pred, hs, he = plan_example(length, pos_start, n_tok, ctx_start, row0,
                                             max_len, max_targets, context)

@@ -26,9 +26,8 @@ KINDS = ("transformer", "mlp")
 
 
 class Predictor(nn.Module):
-    def __init__(self, d_enc: int, d_out: int, max_positions: int, kind: str = "transformer",
-                 positions: str = "abs", d_pred: int = 128, n_layers: int = 2, n_heads: int = 4,
-                 mlp_ratio: float = 4.0, dropout: float = 0.0):
+    def __init__(self, d_enc: int, d_out: int, max_positions: int, kind: str, positions: str, d_pred: int,
+                 n_layers: int, n_heads: int, mlp_ratio: float, dropout: float):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"predictor must be one of {KINDS}, got {kind!r}")

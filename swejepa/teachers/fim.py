@@ -56,8 +56,8 @@ def token_span(offsets: np.ndarray, start_char: int, end_char: int) -> tuple[int
 
 
 def sample_fim_example(rng: np.random.Generator, ids_arr: np.ndarray, region_spans: np.ndarray,
-                       seq_len: int, sent: dict[str, int], fim_rate: float = 0.9,
-                       region_fraction: float = 0.5) -> FimExample:
+                       seq_len: int, sent: dict[str, int], fim_rate: float,
+                       region_fraction: float) -> FimExample:
     """One training example of at most ``seq_len`` tokens from a tokenised file.
 
     ``region_spans`` is ``[k, 2]`` token spans of the file's masked regions."""

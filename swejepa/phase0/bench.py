@@ -88,12 +88,12 @@ def humaneval_program(problem: dict, code: str, marker: str) -> str:
             + f"print({marker!r}, flush=True)\n")
 
 
-def verify_humaneval(problem: dict, code: str, timeout_s: float = 10.0):
+def verify_humaneval(problem: dict, code: str, timeout_s: float, mem_mb: int):
     """Run the problem's tests on ``code`` (a full module defining the entry point)."""
     from swejepa.sandbox import run_program
 
     marker = "SWEJEPA-BENCH-" + secrets.token_hex(8)
-    res = run_program(humaneval_program(problem, code, marker), timeout_s, success_marker=marker)
+    res = run_program(humaneval_program(problem, code, marker), timeout_s, mem_mb=mem_mb, success_marker=marker)
     return res.passed, res.status
 
 
@@ -141,7 +141,7 @@ def build_items(regions: pd.DataFrame, files: dict[int, str], problems: dict, be
             jobs.append((tid, t, out))
     timeout = float(bench.verify_timeout_s)
     with ThreadPoolExecutor(max_workers=int(bench.verify_workers)) as ex:
-        results = list(ex.map(lambda j: verify_humaneval(problems[j[0]], j[2], timeout), jobs))
+        results = list(ex.map(lambda j: verify_humaneval(problems[j[0]], j[2], timeout, bench.verify_mem_mb), jobs))
     ok = {(tid, t): (passed, status) for (tid, t, _), (passed, status) in zip(jobs, results)}
     n_orig_fail = 0
     for tid in tids:

@@ -18,8 +18,8 @@ def evaluate_student(*, student: StudentSettings, evaluation: StudentEval, probe
                      seed: int, out_success, out_checkpoints, log, tokenizer=None, device="cpu") -> dict:
     """Success check of ``final`` on the val split, and (per checkpoint, or only the final
     one) val loss + Phase 0 retrieval/probe metrics on the student's representations."""
-    from ..analysis.retrieval import read_items
-    from ..analysis.run import probe_sample
+    from ..phase0.retrieval import read_items
+    from ..phase0.jobs import probe_sample
     from .checkpoint import load_weights
     from .data import load_student_data
     from .evaluate import checkpoint_metrics, success_check, tokenize_items

@@ -6,7 +6,7 @@ not apply (nothing to change). Every output goes through ``ast.unparse``, so com
 and original formatting are always dropped (a surface change on its own). Transforms
 are conservative: they only touch patterns whose rewrite keeps the behaviour, checked by
 simple syntactic conditions (documented per transform); HumanEval rewrites are moreover
-verified by running the problem's tests (see :mod:`swejepa.analysis.bench`).
+verified by running the problem's tests (see :mod:`swejepa.phase0.bench`).
 
 Transforms (``TRANSFORMS``):
   rename        consistent renaming of parameters and local variables of every function

@@ -3,8 +3,8 @@ functionally equivalent code, linear probes. Light imports only (numpy, pandas, 
 faiss, scikit-learn): no torch, so per-cell jobs start fast.
 
 Reusable APIs (also used by the student evaluation, Experiment 1.2):
-  - :func:`swejepa.analysis.retrieval.retrieval_metrics`
-  - :func:`swejepa.analysis.retrieval.bench_metrics`
-  - :func:`swejepa.analysis.probes.probe_all`
-  - :func:`swejepa.analysis.stats.cosine_stats`
+  - :func:`swejepa.phase0.retrieval.retrieval_metrics`
+  - :func:`swejepa.phase0.retrieval.bench_metrics`
+  - :func:`swejepa.phase0.probes.probe_all`
+  - :func:`swejepa.phase0.stats.cosine_stats`
 """

@@ -17,11 +17,6 @@ import numpy as np  # noqa: E402
 VECTOR_POOLS = ("mean", "last")  # pools with one vector per region (retrieval, probes)
 
 
-def shard_paths(root: str, teacher: str, n_shards: int = 1) -> list[str]:
-    """``{root}/latents/{teacher}/shard{i}of{n}.h5`` for i = 0..n-1."""
-    return [f"{root}/latents/{teacher}/shard{i}of{n_shards}.h5" for i in range(n_shards)]
-
-
 def region_vectors(paths, mask: str, layer: str, pool: str) -> tuple[np.ndarray, np.ndarray]:
     """``(region_index [n], vectors [n, d] float32)`` over all shards, sorted by region."""
     import h5py

@@ -13,7 +13,7 @@ import pandas as pd
 from swejepa.runtime import write_text_atomic
 from swejepa.tex import booktabs, escape, write_macros
 
-from .run import write_csv
+from .jobs import write_csv
 
 log = logging.getLogger("swejepa")
 
