@@ -1,0 +1,104 @@
+"""The workflow's plan (swejepa/dag.py) as plain Python: which teachers, students, Phase-2
+points and paper products exist for a configuration, without running Snakemake."""
+from pathlib import Path
+
+import pytest
+
+from swejepa.dag import build_plan
+from swejepa.layout import Layout
+from swejepa.settings import ConfigError, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def plan(*overlays, overrides=None):
+    return build_plan(Settings.load(ROOT / "config.yaml", *[ROOT / o for o in overlays], overrides=overrides))
+
+
+def test_default_plan():
+    p = plan()
+    assert p.teachers == ["tinyfim", "minilm", "randinit"]
+    assert p.teachers_by_source("train") == ["tinyfim"] and p.teachers_by_source("random") == ["randinit"]
+    assert p.students == [("tinyfim", "main"), ("minilm", "main"), ("randinit", "main"),
+                          ("tinyfim", "positions-rope"), ("tinyfim", "context-file"),
+                          ("tinyfim", "predictor-mlp"), ("tinyfim", "contrastive-off")]
+    assert p.decoder_on and p.decoder_teacher == "tinyfim"
+    assert p.compute_teachers == ["tinyfim"] and p.floor_teacher == "tinyfim" and p.twin("tinyfim") == "randinit"
+    assert p.compute_pcts == [0, 25, 50, 75]
+    # the curve: step 0 = the twin's 2.1 student, the last Stage-1 step = the teacher's own
+    assert [(c.step, c.final) for c in p.curve_points] == [
+        (0, "results/student/randinit/main/final.pt"),
+        (40, "results/phase2/compute/curve/tinyfim/seed0/step40/final.pt"),
+        (100, "results/student/tinyfim/main/final.pt")]
+    assert p.latent_files("minilm") == ["results/latents/minilm/shard0of1.h5"]
+    assert "results/paper/main.pdf" in p.targets and "results/paper/main.pdf" not in p.stage_targets
+
+
+def test_paper_products_follow_the_stages():
+    p = plan()
+    names = [Path(t).stem for t in p.tables]
+    assert names == ["exp01_stats", "exp02_retrieval", "exp03_probes", "exp11_student", "exp12_correlation",
+                     "exp21_teachers", "exp22_compute", "exp31_decoder"]
+    assert "results/figures/teacher_loss_tinyfim.pdf" in p.figures
+    assert all(f.replace(".pdf", ".png") in p.stage_targets for f in p.figures)
+    assert p.layout.macros("paper_corpus") in p.macros
+    # no vector pool: no retrieval products
+    q = plan(overrides={"grid": {"pools": ["none"]}})
+    assert "results/tables/exp02_retrieval.tex" not in q.tables and q.vector_pools == []
+
+
+def test_student_variants_flip_one_option_each():
+    p = plan()
+    main = p.student_recipe("main")
+    rope = p.student_recipe("positions-rope")
+    assert main.model.positions == "abs" and rope.model.positions == "rope"
+    assert rope.train.max_steps == 80 and main.train.max_steps == 150  # ablation students are shorter
+    assert p.student_recipe("contrastive-off").train.contrastive_weight == 0.0
+    # the job-only fields do not reach the recipe (a change there reruns no training)
+    q = plan(overrides={"student": {"eval": {"val_regions": 9}, "runtime": 7}})
+    assert q.student_recipe("main") == main
+    off = plan(overrides={"student": {"train": {"contrastive_weight": 0.0}}})
+    assert "contrastive-on" in off.student_variants
+    assert off.student_recipe("contrastive-on").train.contrastive_weight == pytest.approx(0.1)
+
+
+def test_ablation_and_decoder_can_be_switched_off():
+    p = plan(overrides={"student": {"ablation": {"enabled": False}, "teachers": ["minilm"]}})
+    assert p.students == [("minilm", "main")]
+    assert not p.decoder_on   # the decoder's teacher (tinyfim) has no student now
+    assert "results/tables/exp31_decoder.tex" not in p.tables
+
+
+def test_phase2_reuses_student_stage_students():
+    p = plan(overrides={"phase2": {"seeds": [0, 1]}})
+    assert p.p2_student_final("minilm", 0) == "results/student/minilm/main/final.pt"
+    assert p.p2_student_final("minilm", 1) == "results/phase2/teachers/minilm/seed1/final.pt"
+    assert len(p.teachers21_jsons()) == 2 * (3 + 1)   # seeds x (teachers + untrained)
+
+
+def test_cluster_plan():
+    p = plan("config/cluster.yaml")
+    assert len(p.teachers) == 8 and p.n_shards == 4
+    assert sum(len(p.latent_files(t)) for t in p.teachers) == 32
+    assert p.compute_teachers == ["tinyfim", "coder3b"] and p.finetunes("coder3b") and not p.finetunes("tinyfim")
+    assert len(p.compute_eval_jsons()) == 2 * 3 * 6
+    # coder3b (fine-tuned): step 0 is its own 2.1 student; every snapshot below its 2000 steps, and the end
+    steps = p.curve_steps("coder3b")
+    assert steps == [0, 250, 500, 1000, 2000] and p.curve_point("coder3b", 0, 0)[1].endswith("teachers/seed0/coder3b.json")
+    assert p.curve_steps("tinyfim") == [0, 250, 500, 1000, 2000, 4000, 8000, 16000, 20000]
+
+
+def test_layout_paths_and_wildcards():
+    lay = Layout("results", "stdlib")
+    assert lay.latents() == "results/latents/{teacher}/shard{shard}of{nshards}.h5"
+    assert lay.latents("t", 0, 2) == "results/latents/t/shard0of2.h5"
+    assert lay.stats_cell("t", "ast", "half", "mean") == "results/phase0/stats/t/ast/half_mean.csv"
+    assert lay.mask_csv("ast") == "results/masks/stdlib/ast.csv"
+    assert Layout.of("/x/results/latents/t/shard0of1.h5") == Layout("/x/results")
+
+
+def test_bad_cross_references_fail_before_planning():
+    with pytest.raises(ConfigError, match="phase2.small_teacher"):
+        plan(overrides={"phase2": {"teachers": ["minilm"], "small_teacher": "tinyfim"}})
+    with pytest.raises(ConfigError, match="student.ablation.teacher"):
+        plan(overrides={"student": {"ablation": {"teacher": "nobody"}}})
