@@ -303,38 +303,46 @@ def run_program(code: str, timeout_s: float = 10.0, *, cpu_s: float | None = Non
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        dur = time.monotonic() - t0
-        stdout = _read_head(out_p, _MAX_CAPTURE)
-        stderr = _read_head(err_p, _MAX_CAPTURE)
-        sig = None
-        if rc is not None and rc < 0:
-            sig = -rc
-        elif rc is not None and 128 < rc <= 128 + 64:  # sh reports a signal death as 128+n
-            sig = rc - 128
-        if timed_out:
-            status = "timeout"
-        elif sig is not None:
-            status = "killed"
-        elif rc == 0 and (success_marker is None or _last_line(out_p) == success_marker):
-            status = "passed"
-        else:
-            status = "failed"
-        detail = ""
-        if sig is not None and not timed_out:
-            try:
-                detail = signal.Signals(sig).name
-            except ValueError:
-                detail = f"signal {sig}"
-        if success_marker is not None:
-            stdout = "\n".join(l for l in stdout.splitlines() if l != success_marker)
-        trunc = lambda s: s if len(s) <= max_output else s[:max_output] + "...[truncated]"  # noqa: E731
-        return SandboxResult(status == "passed", status, rc, trunc(stdout), trunc(stderr), dur, sig, mode,
-                             isolated, uid_dropped, detail)
+        return _result(rc, timed_out, out_p, err_p, time.monotonic() - t0, success_marker, max_output,
+                       mode, isolated, uid_dropped)
     finally:
         if proc is not None and proc.poll() is None:
             _kill_tree(proc)
             proc.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _result(rc, timed_out: bool, out_p: Path, err_p: Path, dur: float, success_marker, max_output: int,
+            mode: str, isolated: bool, uid_dropped: bool) -> SandboxResult:
+    """The :class:`SandboxResult` of a finished run from its exit status and captured output."""
+    stdout = _read_head(out_p, _MAX_CAPTURE)
+    stderr = _read_head(err_p, _MAX_CAPTURE)
+    sig = None
+    if rc is not None and rc < 0:
+        sig = -rc
+    elif rc is not None and 128 < rc <= 128 + 64:  # sh reports a signal death as 128+n
+        sig = rc - 128
+    if timed_out:
+        status = "timeout"
+    elif sig is not None:
+        status = "killed"
+    elif rc == 0 and (success_marker is None or _last_line(out_p) == success_marker):
+        status = "passed"
+    else:
+        status = "failed"
+    detail = ""
+    if sig is not None and not timed_out:
+        try:
+            detail = signal.Signals(sig).name
+        except ValueError:
+            detail = f"signal {sig}"
+    if success_marker is not None:
+        stdout = "\n".join(line for line in stdout.splitlines() if line != success_marker)
+
+    def trunc(text):
+        return text if len(text) <= max_output else text[:max_output] + "...[truncated]"
+    return SandboxResult(status == "passed", status, rc, trunc(stdout), trunc(stderr), dur, sig, mode,
+                         isolated, uid_dropped, detail)
 
 
 # --------------------------------------------------------------------------- HumanEval

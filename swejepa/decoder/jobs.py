@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -222,6 +224,131 @@ def _decode(tok, ids) -> str:
     return tok.decode([int(i) for i in ids if 0 <= int(i) < n], skip_special_tokens=True)
 
 
+@dataclass
+class System:
+    """One generating system of Experiment 3.1 (a decoder variant or the teacher's FIM):
+    how it samples and what a sample costs. ``heldout``/``humaneval`` are the latents it
+    is conditioned on (None: unconditioned); ``humaneval`` is skipped for the oracle."""
+
+    name: str
+    decoder_params: int
+    total_params: int
+    sample: Callable        # (examples, latents, n_samples, seed) -> (generations, lengths)
+    flops: Callable         # (prompt positions, generated, example index, humaneval?) -> FLOPs
+    teacher_forced: Callable  # (examples, latents) -> {ce, ppl, token_acc, n_tokens}
+    heldout: list | None = None
+    humaneval: list | None = None
+    runs_humaneval: bool = True
+
+
+def _decoder_system(name: str, model, prep: dict, gc, device: str) -> System:
+    lat = {"latent": ("lat_test", "lat_humaneval"), "oracle": ("oracle_test", None), "nolatent": (None, None)}[name]
+
+    def sample(exs, latents, n, s):
+        return E.sample_decoder(model, exs, latents, n, max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
+                                top_p=gc.top_p, seed=s, batch_size=gc.batch_size, device=device)
+
+    def flops(pl, g, i, he):
+        f = E.decoder_flops(model, pl, g)
+        if name == "latent":
+            f += prep["student_flops_humaneval" if he else "student_flops_test"][i]
+        return f
+
+    n_par = model.n_params()
+    return System(name, n_par, n_par + (prep["student_params"] if name == "latent" else 0), sample, flops,
+                  lambda exs, latents: teacher_forced_metrics(model, exs, latents, device=device),
+                  heldout=prep[lat[0]] if lat[0] else None, humaneval=prep[lat[1]] if lat[1] else None,
+                  # not the oracle: the teacher's latents of the canonical body would leak it
+                  runs_humaneval=name != "oracle")
+
+
+def _teacher_system(lm, sent: dict, gc, device: str) -> System:
+    n_par = int(sum(p.numel() for p in lm.parameters()))
+
+    def sample(exs, latents, n, s):
+        return E.sample_teacher_fim(lm, sent, exs, n, max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
+                                    top_p=gc.top_p, seed=s, batch_size=gc.batch_size, device=device)
+
+    return System("teacher_fim", n_par, n_par, sample, lambda pl, g, i, he: E.hf_flops(lm, pl, g),
+                  lambda exs, latents: E.teacher_fim_metrics(lm, sent, exs, device=device))
+
+
+def _systems(cfg: DecoderSettings, prep: dict, model_paths: dict, teacher_dir, device: str, log) -> list[System]:
+    """The systems in evaluation order (latent, nolatent, oracle, teacher_fim); the order
+    fixes each one's sampling seeds."""
+    out = [_decoder_system(v, load_decoder(model_paths[v]).to(device), prep, cfg.generation, device)
+           for v in ("latent", "nolatent", "oracle") if v in model_paths]
+    if cfg.teacher_fim and teacher_dir:
+        lm, sent = load_teacher_lm(teacher_dir)
+        if lm is None:
+            if log:
+                log.info("teacher is not a causal LM with FIM sentinels: no teacher_fim baseline")
+        else:
+            out.append(_teacher_system(lm.to(device), sent, cfg.generation, device))
+    return out
+
+
+def _heldout_metrics(system: System, test, seed: int) -> list[dict]:
+    """Teacher-forced body metrics with the system's own latents, and (conditioned systems)
+    with another region's latents."""
+    m = system.teacher_forced(test, system.heldout)
+    rows = [{"system": system.name, "latent": "own" if system.heldout is not None else "none", **m}]
+    if system.heldout is not None:
+        rows.append({"system": system.name, "latent": "shuffled",
+                     **system.teacher_forced(test, E.shuffled(system.heldout, seed))})
+    return rows
+
+
+def _heldout_generations(system: System, test, gen_idx, prep: dict, tok, seed: int) -> tuple[list[dict], dict]:
+    """One sample per held-out region: syntax validity in its context, FLOPs per sample."""
+    lat = [system.heldout[i] for i in gen_idx] if system.heldout is not None else None
+    gens, lens = system.sample([test[i] for i in gen_idx], lat, 1, seed)
+    rows = []
+    for j, i in enumerate(gen_idx):
+        text = _decode(tok, gens[j][0])
+        ok = E.is_valid_python(E.snippet_for_validity(_decode(tok, prep["test_context"][i]), text))
+        rows.append({"system": system.name, "region": test[i].key, "valid": ok, "body": text})
+    flops = [system.flops(lens[j][0][0], lens[j][0][1], int(i), False) for j, i in enumerate(gen_idx)]
+    return rows, {"syntax_valid": float(np.mean([r["valid"] for r in rows])) if rows else float("nan"),
+                  "heldout_flops_per_sample": float(np.mean(flops)) if flops else float("nan")}
+
+
+def _humaneval(system: System, items, examples, problems: dict, tok, hc, seed: int) -> tuple[list[dict], dict]:
+    """``n_samples`` completions per problem, executed in the sandbox: pass@k and cost."""
+    gens, lens = system.sample(examples, system.humaneval, hc.n_samples, seed)
+    completions = {it.task_id: [E.dedent_completion(it.indent, _decode(tok, g)) for g in gs]
+                   for it, gs in zip(items, gens)}
+    res = E.run_humaneval(problems, completions, timeout_s=hc.timeout_s, workers=hc.workers,
+                          limits={"mem_mb": hc.mem_mb})
+    for r in res:
+        r["system"] = system.name
+        r["completion"] = completions[r["task_id"]][r["sample"]]
+    stats = {**E.pass_at_k(res, hc.ks),
+             "humaneval_compiles": float(np.mean([r["status"] != "syntax_error" for r in res])),
+             "humaneval_flops_per_sample": float(np.mean([system.flops(pl, g, i, True) for i, ls in enumerate(lens)
+                                                          for pl, g in ls])),
+             "sandbox_mode": next((r.get("mode") for r in res if r.get("mode")), "")}
+    return res, stats
+
+
+def _write_eval(out_dir: Path, held_rows, gen_rows, he_rows, summary: pd.DataFrame) -> None:
+    he_df = pd.DataFrame(he_rows)
+    if len(he_df):
+        he_df.drop(columns=["completion"]).to_csv(out_dir / "humaneval.csv", index=False)
+    else:
+        pd.DataFrame(columns=["task_id", "sample", "passed", "status", "system"]).to_csv(out_dir / "humaneval.csv",
+                                                                                       index=False)
+    with open(out_dir / "humaneval_samples.jsonl", "w") as f:
+        for r in he_rows:
+            f.write(json.dumps({k: r[k] for k in ("system", "task_id", "sample", "passed", "status",
+                                                  "completion")}) + "\n")
+    with open(out_dir / "generations.jsonl", "w") as f:
+        for r in gen_rows:
+            f.write(json.dumps(r) + "\n")
+    pd.DataFrame(held_rows).to_csv(out_dir / "heldout.csv", index=False)
+    summary.to_csv(out_dir / "summary.csv", index=False)
+
+
 def evaluate(cfg: DecoderSettings, prep_path, model_paths: dict, teacher_dir, tokenizer_dir, out_dir, *, seed: int = 0,
              log=None) -> pd.DataFrame:
     """Writes ``heldout.csv``, ``generations.jsonl``, ``humaneval_samples.jsonl``,
@@ -234,134 +361,42 @@ def evaluate(cfg: DecoderSettings, prep_path, model_paths: dict, teacher_dir, to
     out_dir.mkdir(parents=True, exist_ok=True)
     prep = load_prepared(prep_path)
     tok = load_tokenizer_from_dir(tokenizer_dir)
-    gc, hc = cfg.generation, cfg.humaneval
-    device = _device(cfg.train.device)
     problems = read_problems()
     items = prep["humaneval"]
     he_examples = [E.humaneval_example(it, cfg) for it in items]
     test = prep["test"]
     n_gen = min(int(cfg.heldout_generations), len(test))
     gen_idx = np.sort(np.random.default_rng(seed).choice(len(test), n_gen, replace=False)) if n_gen else []
-
-    systems = {}
-    for v, p in model_paths.items():
-        systems[v] = load_decoder(p).to(device)
-    lm = sent = None
-    if cfg.teacher_fim and teacher_dir:
-        lm, sent = load_teacher_lm(teacher_dir)
-        if lm is None and log:
-            log.info("teacher is not a causal LM with FIM sentinels: no teacher_fim baseline")
-        if lm is not None:
-            lm.to(device)
-
-    held_rows, gen_rows, he_rows, summary = [], [], [], []
     ref_valid = [E.is_valid_python(E.snippet_for_validity(_decode(tok, prep["test_context"][i]),
                                                           _decode(tok, prep["test_body_full"][i])))
                  for i in gen_idx]
-    lat_of = {"latent": ("lat_test", "lat_humaneval"), "oracle": ("oracle_test", None), "nolatent": (None, None)}
-    order = [v for v in ("latent", "nolatent", "oracle") if v in systems] + (["teacher_fim"] if lm is not None else [])
-    for k, name in enumerate(order):
+
+    held_rows, gen_rows, he_rows, summary = [], [], [], []
+    for k, system in enumerate(_systems(cfg, prep, model_paths, teacher_dir, _device(cfg.train.device), log)):
         t0 = time.time()
-        row = {"system": name, "label": SYSTEM_LABELS[name]}
-        if name == "teacher_fim":
-            n_par = int(sum(p.numel() for p in lm.parameters()))
-            row.update(decoder_params=n_par, total_params=n_par)
-            m = E.teacher_fim_metrics(lm, sent, test, device=device)
-            held_rows.append({"system": name, "latent": "none", **m})
-            sample_fn = lambda exs, n, s: E.sample_teacher_fim(  # noqa: E731
-                lm, sent, exs, n, max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
-                top_p=gc.top_p, seed=s, batch_size=gc.batch_size, device=device)
-            flops_fn = lambda pl, g, i, he: E.hf_flops(lm, pl, g)  # noqa: E731
-        else:
-            model = systems[name]
-            lt_key, lh_key = lat_of[name]
-            lat_t = prep[lt_key] if lt_key else None
-            n_par = model.n_params()
-            total = n_par + (prep["student_params"] if name == "latent" else 0)
-            row.update(decoder_params=n_par, total_params=total)
-            m = teacher_forced_metrics(model, test, lat_t, device=device)
-            held_rows.append({"system": name, "latent": "own" if lat_t is not None else "none", **m})
-            if lat_t is not None:
-                ms = teacher_forced_metrics(model, test, E.shuffled(lat_t, seed), device=device)
-                held_rows.append({"system": name, "latent": "shuffled", **ms})
-
-            def sample_fn(exs, n, s, model=model, lat=None):
-                return E.sample_decoder(model, exs, lat, n, max_new_tokens=gc.max_new_tokens,
-                                        temperature=gc.temperature, top_p=gc.top_p, seed=s,
-                                        batch_size=gc.batch_size, device=device)
-
-            def flops_fn(pl, g, i, he, model=model, name=name):
-                f = E.decoder_flops(model, pl, g)
-                if name == "latent":
-                    f += prep["student_flops_humaneval" if he else "student_flops_test"][i]
-                return f
-        row.update(ppl=m["ppl"], token_acc=m["token_acc"], ce=m["ce"])
-        # held-out generations: syntax validity
-        exs = [test[i] for i in gen_idx]
-        if name in ("latent", "oracle"):
-            lat_g = [prep[lat_of[name][0]][i] for i in gen_idx]
-            gens, lens = E.sample_decoder(systems[name], exs, lat_g, 1, max_new_tokens=gc.max_new_tokens,
-                                          temperature=gc.temperature, top_p=gc.top_p, seed=seed + k,
-                                          batch_size=gc.batch_size, device=device)
-        else:
-            gens, lens = sample_fn(exs, 1, seed + k)
-        valid = []
-        for j, i in enumerate(gen_idx):
-            text = _decode(tok, gens[j][0])
-            ok = E.is_valid_python(E.snippet_for_validity(_decode(tok, prep["test_context"][i]), text))
-            valid.append(ok)
-            gen_rows.append({"system": name, "region": test[i].key, "valid": ok, "body": text})
-        row["syntax_valid"] = float(np.mean(valid)) if valid else float("nan")
-        row["heldout_flops_per_sample"] = float(np.mean([flops_fn(lens[j][0][0], lens[j][0][1], int(i), False)
-                                                         for j, i in enumerate(gen_idx)])) if n_gen else float("nan")
-        # HumanEval (not the oracle: the teacher's latents of the canonical body would leak it)
-        if name != "oracle":
-            lat_h = prep[lat_of[name][1]] if name == "latent" else None
-            if name == "teacher_fim":
-                gens, lens = sample_fn(he_examples, hc.n_samples, seed + 100 + k)
-            else:
-                gens, lens = E.sample_decoder(systems[name], he_examples, lat_h, hc.n_samples,
-                                              max_new_tokens=gc.max_new_tokens, temperature=gc.temperature,
-                                              top_p=gc.top_p, seed=seed + 100 + k, batch_size=gc.batch_size,
-                                              device=device)
-            completions = {it.task_id: [E.dedent_completion(it.indent, _decode(tok, g)) for g in gs]
-                           for it, gs in zip(items, gens)}
-            res = E.run_humaneval(problems, completions, timeout_s=hc.timeout_s, workers=hc.workers,
-                                  limits={"mem_mb": hc.mem_mb})
-            for r in res:
-                r["system"] = name
-                r["completion"] = completions[r["task_id"]][r["sample"]]
+        row = {"system": system.name, "label": SYSTEM_LABELS[system.name],
+               "decoder_params": system.decoder_params, "total_params": system.total_params}
+        held = _heldout_metrics(system, test, seed)
+        held_rows += held
+        row.update(ppl=held[0]["ppl"], token_acc=held[0]["token_acc"], ce=held[0]["ce"])
+        gens, stats = _heldout_generations(system, test, gen_idx, prep, tok, seed + k)
+        gen_rows += gens
+        row.update(stats)
+        if system.runs_humaneval:
+            res, stats = _humaneval(system, items, he_examples, problems, tok, cfg.humaneval, seed + 100 + k)
             he_rows += res
-            row.update(E.pass_at_k(res, hc.ks))
-            row["humaneval_compiles"] = float(np.mean([r["status"] != "syntax_error" for r in res]))
-            row["humaneval_flops_per_sample"] = float(np.mean(
-                [flops_fn(pl, g, i, True) for i, ls in enumerate(lens) for pl, g in ls]))
-            row["sandbox_mode"] = next((r.get("mode") for r in res if r.get("mode")), "")
+            row.update(stats)
         row["eval_s"] = time.time() - t0
         if log:
-            log.info("%s: %s", name, {k2: v2 for k2, v2 in row.items() if k2 != "label"})
+            log.info("%s: %s", system.name, {k2: v2 for k2, v2 in row.items() if k2 != "label"})
         summary.append(row)
-    he_df = pd.DataFrame(he_rows)
-    if len(he_df):
-        he_df.drop(columns=["completion"]).to_csv(out_dir / "humaneval.csv", index=False)
-    else:
-        pd.DataFrame(columns=["task_id", "sample", "passed", "status", "system"]).to_csv(out_dir / "humaneval.csv",
-                                                                                       index=False)
-    with open(out_dir / "humaneval_samples.jsonl", "w") as f:
-        for r in he_rows:
-            f.write(json.dumps({k2: r[k2] for k2 in ("system", "task_id", "sample", "passed", "status",
-                                                     "completion")}) + "\n")
-    with open(out_dir / "generations.jsonl", "w") as f:
-        for r in gen_rows:
-            f.write(json.dumps(r) + "\n")
-    pd.DataFrame(held_rows).to_csv(out_dir / "heldout.csv", index=False)
     df = pd.DataFrame(summary)
     df["reference_syntax_valid"] = float(np.mean(ref_valid)) if len(ref_valid) else float("nan")
     df["n_heldout"] = len(test)
-    df["heldout_source"] = prep.get("heldout_source", "test")
+    df["heldout_source"] = prep["heldout_source"]
     df["n_generations"] = n_gen
     df["n_humaneval"] = len(items)
-    df["n_samples"] = hc.n_samples
-    df["temperature"] = gc.temperature
-    df.to_csv(out_dir / "summary.csv", index=False)
+    df["n_samples"] = cfg.humaneval.n_samples
+    df["temperature"] = cfg.generation.temperature
+    _write_eval(out_dir, held_rows, gen_rows, he_rows, df)
     return df

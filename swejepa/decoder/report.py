@@ -8,12 +8,19 @@ import math
 import numpy as np
 import pandas as pd
 
-def report(summary_csv, heldout_csv, table_path, figure_stem, macros_path, ks=(1, 10)) -> None:
-    from swejepa import plotting
-    from swejepa.tex import write_macros, write_table
+def report(summary_csv, heldout_csv, table_path, figure_stem, macros_path, ks) -> None:
+    from swejepa.tex import write_macros
 
     df = pd.read_csv(summary_csv)
     held = pd.read_csv(heldout_csv)
+    _table(df, ks, table_path)
+    _figure(df, held, ks, figure_stem)
+    write_macros(_macros(df, held, ks), macros_path)
+
+
+def _table(df: pd.DataFrame, ks, table_path) -> None:
+    from swejepa.tex import write_table
+
     cols = {"label": "system", "total_params": "params (total)", "ppl": "body ppl", "token_acc": "token acc",
             "syntax_valid": "syntax valid"}
     for k in ks:
@@ -38,6 +45,12 @@ def report(summary_csv, heldout_csv, table_path, figure_stem, macros_path, ks=(1
            f"(held-out only).")
     write_table(t, table_path, caption=cap, label="tab:exp31-decoder")
 
+
+def _figure(df: pd.DataFrame, held: pd.DataFrame, ks, figure_stem) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    from swejepa import plotting
+
     fig, axes = plotting.figure(width=plotting.FULL_WIDTH, height=2.3, ncols=2)
     ax = axes[0]
     names = held["system"].unique().tolist()
@@ -58,13 +71,13 @@ def report(summary_csv, heldout_csv, table_path, figure_stem, macros_path, ks=(1
         ax.scatter(r["humaneval_flops_per_sample"], r.get(key, np.nan), label=r["system"])
         ax.annotate(r["system"], (r["humaneval_flops_per_sample"], r.get(key, np.nan)), fontsize=6)
     ax.set_xscale("log")
-    from matplotlib.ticker import NullFormatter
-
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("FLOPs per HumanEval sample")
     ax.set_ylabel(f"HumanEval {key}")
     plotting.savefig(fig, figure_stem)
 
+
+def _macros(df: pd.DataFrame, held: pd.DataFrame, ks) -> dict:
     vals = {}
     names_tex = {"latent": "Latent", "nolatent": "NoLatent", "oracle": "Oracle", "teacher_fim": "TeacherFim"}
     for _, r in df.iterrows():
@@ -88,6 +101,6 @@ def report(summary_csv, heldout_csv, table_path, figure_stem, macros_path, ks=(1
     if len(sh):
         vals["decoderLatentShuffledPpl"] = float(sh["ppl"].iloc[0])
     vals["decoderHumanEvalSamples"] = int(df["n_samples"].iloc[0])
-    vals["decoderHumanEvalProblems"] = n
+    vals["decoderHumanEvalProblems"] = int(df["n_humaneval"].iloc[0])
     vals["decoderReferenceSyntaxValid"] = float(df["reference_syntax_valid"].iloc[0])
-    write_macros(vals, macros_path)
+    return vals

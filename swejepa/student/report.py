@@ -86,18 +86,14 @@ def _criterion(corr: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("r2", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def build_report(students, metrics_paths, summary_paths, success_paths, checkpoint_paths, design: dict,
-                 ablation_teacher, out: dict) -> dict:
-    """Write every Experiment 1.1/1.2 product; ``out`` maps names to paths (see rules/student.smk)."""
-    from ..plotting import FULL_WIDTH, figure, savefig
-
+def _read_students(students, metrics_paths, summary_paths, success_paths, checkpoint_paths):
+    """(summary rows, training curves per student, checkpoint points of the `main` students)."""
     rows, curves, points = [], {}, []
     for (teacher, variant), mp, sp, up, cp in zip(students, metrics_paths, summary_paths, success_paths,
                                                   checkpoint_paths):
         summ = json.loads(Path(sp).read_text())
         succ = json.loads(Path(up).read_text())
-        m = pd.read_csv(mp)
-        curves[(teacher, variant)] = m
+        curves[(teacher, variant)] = pd.read_csv(mp)
         ck = pd.read_csv(cp)
         last = ck.sort_values("step").iloc[-1].to_dict() if len(ck) else {}
         rows.append({
@@ -108,16 +104,16 @@ def build_report(students, metrics_paths, summary_paths, success_paths, checkpoi
             "region_ratio": succ["region_ratio"], "region_top1": succ["region_top1"],
             "chance_top1": succ["token_chance_top1"], "std_ratio": succ["std_ratio"],
             "refactor_mrr": last.get("refactor_mrr", np.nan), "spec_mrr": last.get("spec_mrr", np.nan),
-            "wall_s": summ.get("wall_s", np.nan),
+            "wall_s": summ["wall_s"],
         })
         if variant == "main":
             ck = ck.copy()
             ck.insert(0, "student", teacher)
             points.append(ck)
-    summary = pd.DataFrame(rows)
-    summary.to_csv(out["summary"], index=False)
+    return pd.DataFrame(rows), curves, points
 
-    # ---- Experiment 1.1: students, success check, ablation of the three design options
+
+def _table11(summary: pd.DataFrame, design: dict, ablation_teacher, path) -> None:
     tab = summary.rename(columns={
         "params_M": "params (M)", "val_loss_init": "loss@0", "val_loss": "val loss",
         "token_ratio": "d own/other", "token_top1": "top-1", "region_top1": "region top-1",
@@ -126,13 +122,17 @@ def build_report(students, metrics_paths, summary_paths, success_paths, checkpoi
     tab = tab[["teacher", "student", "params (M)", "steps", "loss@0", "val loss", "d own/other", "top-1",
                "region top-1", "chance", "std pred/tgt", "refactor MRR", "spec MRR"]]
     design_txt = ", ".join(f"{k}={v}" for k, v in design.items())
-    write_table(tab, out["table11"], caption=(
+    write_table(tab, path, caption=(
         "Experiment 1.1: students trained on each teacher's per-token latents (val split). "
         f"`main' uses the configured design ({design_txt}); the other rows flip one design option "
         f"for the {ablation_teacher} teacher. d own/other: mean distance of a prediction to its own "
         "target over the mean distance to targets of other masked positions (<1 is better); top-1: "
         "own target picked among random others (chance given); std pred/tgt: collapse monitor."),
         label="tab:exp11-student")
+
+
+def _figure11(curves: dict, stem) -> None:
+    from ..plotting import FULL_WIDTH, figure, savefig
 
     fig, axes = figure(FULL_WIDTH, 2.4, ncols=2)
     for (teacher, variant), m in curves.items():
@@ -147,13 +147,10 @@ def build_report(students, metrics_paths, summary_paths, success_paths, checkpoi
     axes[0].set(xlabel="step", ylabel="train loss (smoothed)")
     axes[1].set(xlabel="step", ylabel="val loss")
     axes[1].legend(fontsize=5, frameon=False)
-    savefig(fig, Path(out["figure11"]).with_suffix(""))
+    savefig(fig, stem)
 
-    # ---- Experiment 1.2: loss vs downstream metrics across checkpoints
-    pts = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
-    pts.to_csv(out["points"], index=False)
-    corr = correlation_table(pts) if len(pts) else pd.DataFrame(columns=["student", "metric", "r2"])
-    corr.to_csv(out["correlation"], index=False)
+
+def _table12(corr: pd.DataFrame, path) -> None:
     if len(corr):
         piv = corr.pivot(index="metric", columns="student", values="r2")
         cols = [c for c in piv.columns if c != "all"] + (["all"] if "all" in piv.columns else [])
@@ -166,16 +163,17 @@ def build_report(students, metrics_paths, summary_paths, success_paths, checkpoi
         piv.columns = ["metric"] + [f"R2 {c}" for c in piv.columns[1:-1]] + ["direction"]
     else:
         piv = pd.DataFrame({"metric": [], "R2": []})
-    write_table(piv, out["table12"], caption=(
+    write_table(piv, path, caption=(
         "Experiment 1.2: $R^2$ of a linear fit of each downstream metric (Phase 0 retrieval and linear "
         "probes on the student's own representations) on the student's validation loss, across the "
         "checkpoints of each student and pooled (`all'; teachers' losses differ in scale). The seed's "
         "criterion, $R^2>0.8$ for at least one metric, is checked per metric on its worst student, "
         "with the fitted slopes of all students of one sign."), label="tab:exp12-correlation")
 
-    # The criterion, per metric: its R² in the *worst* student (every student's loss must
-    # predict it; the pooled fit mixes teachers whose losses live on different scales).
-    best = _criterion(corr)
+
+def _figure12(pts: pd.DataFrame, best: pd.DataFrame, stem) -> None:
+    from ..plotting import FULL_WIDTH, figure, savefig
+
     show = list(best["metric"][:3]) if len(best) else []
     fig, axes = figure(FULL_WIDTH, 2.3, ncols=max(1, len(show)))
     axes = np.atleast_1d(axes)
@@ -192,9 +190,10 @@ def build_report(students, metrics_paths, summary_paths, success_paths, checkpoi
         axes[0].legend(fontsize=5, frameon=False)
     else:
         axes[0].text(0.5, 0.5, "no downstream metrics", ha="center", va="center", transform=axes[0].transAxes)
-    savefig(fig, Path(out["figure12"]).with_suffix(""))
+    savefig(fig, stem)
 
-    # ---- macros
+
+def _macros(summary: pd.DataFrame, corr: pd.DataFrame, best: pd.DataFrame) -> dict:
     mac = {}
     main = summary[summary["student"] == "main"]
     for _, r in main.iterrows():
@@ -218,5 +217,28 @@ def build_report(students, metrics_paths, summary_paths, success_paths, checkpoi
     per = corr[(corr["student"] != "all")].dropna(subset=["r2"]) if len(corr) else pd.DataFrame()
     for st, d in (per.groupby("student") if len(per) else []):
         mac[f"StudentCorr{_letters(st)}BestRsq"] = float(d["r2"].max())
+    return mac
+
+
+def build_report(students, metrics_paths, summary_paths, success_paths, checkpoint_paths, design: dict,
+                 ablation_teacher, out: dict) -> dict:
+    """Write every Experiment 1.1/1.2 product; ``out`` maps names to paths (see rules/student.smk)."""
+    summary, curves, points = _read_students(students, metrics_paths, summary_paths, success_paths,
+                                             checkpoint_paths)
+    summary.to_csv(out["summary"], index=False)
+    # Experiment 1.1: students, success check, ablation of the design options
+    _table11(summary, design, ablation_teacher, out["table11"])
+    _figure11(curves, Path(out["figure11"]).with_suffix(""))
+    # Experiment 1.2: loss vs downstream metrics across checkpoints
+    pts = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
+    pts.to_csv(out["points"], index=False)
+    corr = correlation_table(pts) if len(pts) else pd.DataFrame(columns=["student", "metric", "r2"])
+    corr.to_csv(out["correlation"], index=False)
+    _table12(corr, out["table12"])
+    # The criterion, per metric: its R² in the *worst* student (every student's loss must
+    # predict it; the pooled fit mixes teachers whose losses live on different scales).
+    best = _criterion(corr)
+    _figure12(pts, best, Path(out["figure12"]).with_suffix(""))
+    mac = _macros(summary, corr, best)
     write_macros(mac, out["macros"])
     return mac
