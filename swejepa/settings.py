@@ -234,8 +234,9 @@ def _type_schema(tp) -> dict:
 @dataclass(frozen=True)
 class CorpusSettings(Section):
     name: str = opt("stdlib", "used in paths: results/corpus/{name}/", pattern=NAME_PATTERN)
-    source: Literal["stdlib", "dir", "jsonl", "hf"] = opt(
-        "stdlib", "stdlib: this interpreter's standard library | dir | jsonl | hf (dataset id)")
+    source: Literal["stdlib", "site-packages", "dir", "jsonl", "hf"] = opt(
+        "stdlib", "stdlib: this interpreter's standard library | site-packages: the installed distributions | "
+                  "dir | jsonl | hf (dataset id)")
     path: Optional[str] = opt(None, "directory (dir), JSONL of {path, content} (jsonl), dataset id (hf)")
     include_tests: bool = opt(False, "keep test directories (test/, tests/, idle_test/, unittests/)")
     max_files: Optional[int] = opt(None, "cap after sorting by path (null: all)", minimum=1)
@@ -623,6 +624,20 @@ class Phase2Settings(Section):
     runtime: int = opt(60, "minutes per training job (SLURM)", minimum=1)
 
 
+GPU_TYPES = ("h100", "h200", "a100", "a100-40gb", "l40s", "rtx4090")
+
+
+@dataclass(frozen=True)
+class PlanSettings(Section):
+    gpu_type: Literal[GPU_TYPES] = opt(  # type: ignore[valid-type]
+        "h100", "GPU the GPU jobs run on, for the cost plan (python -m swejepa.plan; swejepa/plan/hardware.py)")
+    executor: Literal["slurm", "local"] = opt(
+        "slurm", "slurm: only jobs that request a GPU get one | local (snakemake -cN on a GPU machine): every torch "
+                 "job with device auto sees the GPU")
+    max_epochs: float = opt(10.0, "the cost plan warns when a student sees its distinct train target regions "
+                                  "more often than this", exclusiveMinimum=0)
+
+
 @dataclass(frozen=True)
 class Settings(Section):
     """The whole configuration (``config.yaml`` + overlays)."""
@@ -640,6 +655,7 @@ class Settings(Section):
     extract: ExtractSettings = opt(factory=ExtractSettings)
     decoder: DecoderSettings = opt(factory=DecoderSettings, doc="Phase 3 (Experiment 3.1)")
     phase2: Phase2Settings = opt(factory=Phase2Settings, doc="Phase 2 (Experiments 2.1, 2.2)")
+    plan: PlanSettings = opt(factory=PlanSettings, doc="the cost plan (no job reads it)")
 
     # ---- loading
     @classmethod
