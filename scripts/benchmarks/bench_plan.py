@@ -47,14 +47,13 @@ FIT = [
     ("tokenizer_s_per_mchar", ["teacher_tokenizer"]),
     ("sandbox_s_per_run", ["phase0_retrieval_items"]),
     ("teacher_train", ["teacher_train"]),
-    ("extract", ["extract"]),
-    ("extract_host_s_per_mb", ["extract"]),
+    (("extract", "extract_host_s_per_mb"), ["extract"]),
     ("stats_s_per_unit", ["phase0_stats"]),
     ("probe_s_per_unit", ["phase0_probes"]),
     ("student_train", ["student_train"]),
     ("student_forward", ["student_eval"]),
     ("decoder_train", ["decoder_train"]),
-    ("decoder_generate", ["decoder_eval"]),
+    ("decode_step_s", ["decoder_eval"]),
 ]
 EFFICIENCIES = {"extract", "teacher_train", "finetune", "student_train", "student_forward", "decoder_train",
                 "decoder_generate"}
@@ -116,10 +115,66 @@ def table(meas: dict, plan: dict) -> tuple[str, list]:
     return "\n".join(lines), bad
 
 
-def fit(cm, meas: dict) -> dict:
+def measured_jobs(results: Path, rule: str) -> list[tuple[tuple, dict]]:
+    """(path parts, row) of every benchmark file of ``rule``."""
+    out = []
+    for tsv in sorted((results / "benchmarks" / rule).glob("**/*.tsv")):
+        parts = tsv.relative_to(results / "benchmarks" / rule).with_suffix("").parts
+        with open(tsv) as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                out.append((parts, {"s": float(row["s"]), "cpu": float(row["cpu_time"])}))
+    return out
+
+
+def _match(job, parts) -> bool:
+    text = "/".join(parts)
+    return all(str(v) in text for v in job.wildcards.values())
+
+
+def fit_joint(cm, results: Path, keys: tuple, rule: str, col: str) -> dict:
+    """Least squares over the jobs of ``rule`` for several constants at once (planned time is
+    linear in each seconds-constant and in 1/efficiency)."""
+    import numpy as np
+
+    meas = measured_jobs(results, rule)
+    olds = {k: hw.CPU_KINDS[k] for k in keys}
+
+    def job_times(vals):
+        for k, v in vals.items():
+            hw.CPU_KINDS[k] = hw.Rate(v, olds[k].status, olds[k].source)
+        jobs = [j for j in enumerate_jobs(cm) if j.rule == rule]
+        return np.array([next((j.core_seconds if col == "cpu" else j.seconds) for j in jobs if _match(j, p))
+                         for p, _ in meas])
+
+    base = {k: float(olds[k].value) for k in keys}
+    t0 = job_times(base)
+    cols = []
+    for k in keys:   # coefficient of x_k (x = c for seconds-constants, 1/eff for efficiencies)
+        bumped = dict(base)
+        bumped[k] = base[k] / 2 if k in EFFICIENCIES else base[k] * 2
+        dx = (2 / base[k] - 1 / base[k]) if k in EFFICIENCIES else base[k]
+        cols.append((job_times(bumped) - t0) / dx)
+    A = np.stack(cols, 1)
+    x0 = np.array([1 / base[k] if k in EFFICIENCIES else base[k] for k in keys])
+    y = np.array([r[col] for _, r in meas]) - (t0 - A @ x0)
+    x, *_ = np.linalg.lstsq(A, y, rcond=None)
+    x = np.maximum(x, 1e-12)
+    out = {}
+    for k, xi in zip(keys, x):
+        v = 1 / xi if k in EFFICIENCIES else float(xi)
+        hw.CPU_KINDS[k] = hw.Rate(v, "measured", olds[k].source)
+        out[k] = (v, [rule])
+    return out
+
+
+def fit(cm, meas: dict, results: Path) -> dict:
     """Solve each constant of FIT so that its rules' planned core-seconds equal the measured ones."""
     fitted = {}
     for key, rules in FIT:
+        if isinstance(key, tuple):
+            if rules[0] in meas:
+                fitted.update(fit_joint(cm, results, key, rules[0], basis(meas[rules[0]])))
+            continue
         rules = [r for r in rules if r in meas]
         if not rules:
             continue
@@ -166,7 +221,7 @@ def main(argv=None) -> int:
           f"(fp32 {cp.cpu.fp32 / 1e12:.3f}, bf16 {cp.cpu.bf16 / 1e12:.3f} TFLOP/s per core); sizes: "
           f"{cp.model.corpus.status.split(':')[0]}")
     if args.fit:
-        fitted = fit(cp.model, meas)
+        fitted = fit(cp.model, meas, results)
         print("\nfitted CPU constants (paste into swejepa/plan/hardware.py CPU_KINDS):")
         for k, (v, rules) in fitted.items():
             print(f"  {k:26s} {v:.4g}    from {', '.join(rules)}")

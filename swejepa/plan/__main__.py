@@ -59,6 +59,12 @@ def render(cp) -> str:
             tot[k] += ph[k]
     out.append(f"  {'total':46s} {tot['jobs']:5d} {tot['gpu_jobs']:8d} {_h(tot['gpu_hours']):>10s} "
                f"{tot['gpu_hours'] / 24:9.2f} {'8-30 d':>12s} {_h(tot['cpu_hours']):>10s}")
+    store: dict = {}
+    for j in cp.jobs:
+        if j.storage_bytes:
+            store[j.rule] = store.get(j.rule, 0.0) + j.storage_bytes
+    if store:
+        out.append("  disk written: " + ", ".join(f"{r} {v / 1e9:,.1f} GB" for r, v in store.items()))
     out.append("")
     out.append("per rule (hours: wall time summed over jobs; memory: largest job, per GPU):")
     out.append(f"  {'rule':26s} {'jobs':>5s} {'dev':>4s} {'FLOPs':>9s} {'hours':>9s} {'max job h':>9s} "
@@ -74,16 +80,19 @@ def render(cp) -> str:
         out.append("")
         out.append("peak GPU memory of the largest job per rule (GB per GPU):")
         out.append(f"  {'job':44s} {'weights':>8s} {'grads':>7s} {'optim':>7s} {'actv':>7s} {'hidden':>7s} "
-                   f"{'logits':>7s} {'total':>7s}")
+                   f"{'logits':>7s} {'other':>7s} {'total':>7s}")
         seen = {}
         for j in gpu_jobs:
             if j.rule not in seen or j.memory["total"] > seen[j.rule].memory["total"]:
                 seen[j.rule] = j
         for j in seen.values():
             mm = j.memory
+            shown = ("weights", "gradients", "optimizer", "activations", "hidden_states", "logits")
+            other = mm["total"] - sum(mm.get(k, 0.0) for k in shown)
             out.append(f"  {j.name[:44]:44s} {mm['weights'] / 1e9:8.1f} {mm['gradients'] / 1e9:7.1f} "
                        f"{mm['optimizer'] / 1e9:7.1f} {mm['activations'] / 1e9:7.1f} {mm['hidden_states'] / 1e9:7.1f} "
-                       f"{mm['logits'] / 1e9:7.1f} {mm['total'] / 1e9:7.1f}")
+                       f"{mm['logits'] / 1e9:7.1f} {other / 1e9:7.1f} {mm['total'] / 1e9:7.1f}")
+        out.append("  (other: autocast's bf16 weight copies, student targets, KV cache)")
     students = [j for j in cp.jobs if j.epochs and j.rule != "decoder_train"]
     if students:
         out.append("")

@@ -524,7 +524,7 @@ class CostModel:
         m = train_memory(n_params=sh.n_params_total, n_layers=sh.layers, hidden=sh.d, intermediate=4 * sh.d, kv_dim=sh.d,
                          gated=False, tokens=tokens, checkpointing=False, master_bytes=4,
                          extra={"activations": sh.pred_layers * tokens * 34.0 * sh.pred_d,
-                                "hidden_states": per_gpu_examples * targets * sh.d_target * 4.0 * 3})
+                                "targets": per_gpu_examples * targets * sh.d_target * 4.0 * 3})
         return m
 
     def student_train_parts(self, j: Job, t: str, variant: str, steps: float, seed_label: str = "") -> None:
@@ -645,7 +645,7 @@ class CostModel:
         dd = self.student_data(t)
         n_eval = min(cfg.max_eval_regions or 1e18, dd["regions"] * (1 - self.corpus.train_share - self.corpus.val_share))
         gen_tokens = cfg.generation.max_new_tokens
-        total_flops, runs = 0.0, 0
+        total_flops, runs, steps = 0.0, 0, 0
         systems = list(cfg.variants)
         teacher_fim = cfg.teacher_fim and self.arch[t].causal and self.s.teacher(t).source in ("train", "random", "hf")
         for v in systems + (["teacher_fim"] if teacher_fim else []):
@@ -658,8 +658,11 @@ class CostModel:
             samples = cfg.heldout_generations + (problems * he.n_samples if v != "oracle" else 0)
             total_flops += per_tok * (samples * (gen_tokens + seq) + 3 * n_eval * seq)
             runs += problems * he.n_samples if v != "oracle" else 0
+            steps += math.ceil(samples / cfg.generation.batch_size) * gen_tokens
         j.parts.append(Part(f"sampling + teacher-forced metrics ({len(systems) + teacher_fim} systems)",
                             "decoder_generate", total_flops, "bf16" if j.device == "gpu" else "fp32"))
+        step_s = float(hw.GPU_DECODE_STEP_S.value) if j.device == "gpu" else self.k("decode_step_s")
+        j.parts.append(Part(f"{steps} decoding steps (per-step overhead)", seconds=steps * step_s, parallel=1))
         j.parts.append(Part(f"{runs} sandboxed HumanEval runs", seconds=runs * self.k("sandbox_s_per_run"),
                             parallel=he.workers))
         mc, n = shapes[systems[0]]

@@ -128,10 +128,15 @@ CPU_KINDS.update({
     "stats_s_per_unit": _m(2e-9, "pairwise cosines: seconds per (pair x dim)"),
     "extract_host_s_per_mb": _m(1.0, "extraction's host work per MB of source: tokenisation, windows, pooling"),
     "report_s": _m(6.0, "a combine/report/figure/paper job beyond start-up"),
+    "decode_step_s": _m(0.005, "one sampling step of a batch (Python and kernel overhead of small decoders)"),
 })
 
 # Not fitted (too small to separate in the default run): HDF5 write/read throughput.
 IO_S_PER_MB = Rate(0.005, "assumed", "200 MB/s HDF5 write/read of contiguous float16 chunks (h5py, local disk)")
+
+# GPU: one sampling step of a batch (launch and Python overhead of a step with a KV cache).
+GPU_DECODE_STEP_S = Rate(0.015, "assumed", "per-step overhead of eager PyTorch decoding (a few hundred kernel "
+                                           "launches per step)")
 
 # A cluster or workstation host CPU (jobs without a GPU there): per-core dense fp32 rate.
 HOST_CPU_FP32_GFLOPS_PER_CORE = Rate(
