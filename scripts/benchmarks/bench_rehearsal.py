@@ -455,13 +455,9 @@ print(json.dumps({{"n_params": n_params, "layers": {layers}, "seq_len": {seq_len
     ft["measured_step_peak_gb"] = dynamic / GB
     ft["planned_step_peak_gb"] = plan_dynamic / GB
     ft["ratio_measured_to_plan"] = dynamic / plan_dynamic
-    per_layer_full = train_memory(n_params=0, n_layers=1, hidden=2048, intermediate=11008, kv_dim=256, gated=True,
-                                  tokens=1, checkpointing=False)["activations"]
-    ft["full_3b_plan_gb"] = {"tokens_per_step": 8 * 2048}
     res["finetune"] = ft
     log(f"finetune: peak above the loaded model {dynamic / GB:.2f} GB measured vs {plan_dynamic / GB:.2f} GB planned "
-        f"(grads + AdamW + autocast cache + activations + logits); loss {ft['loss']}; per-layer-token "
-        f"{per_layer_full:.0f} B planned")
+        f"(grads + AdamW + autocast cache + activations + logits); loss {ft['loss']}")
 
 
 def main(argv=None) -> int:
