@@ -291,6 +291,10 @@ class CostModel:
     def k(self, key: str) -> float:
         return float(hw.CPU_KINDS[key].value)
 
+    def extract_s_per_token(self, j: Job) -> float:
+        """Extraction's per-token work beside the FLOPs: fitted on CPU, assumed on a GPU."""
+        return float(hw.GPU_EXTRACT_HOST_S_PER_TOKEN.value) if j.device == "gpu" else self.k("extract_host_s_per_token")
+
     def finish(self, j: Job, torch_job: bool = True) -> Job:
         j.flops = sum(p.flops for p in j.parts)
         if j.device == "gpu":
@@ -326,9 +330,36 @@ class CostModel:
                               f"{j.epochs['regions']:.0f} distinct train regions)")
         return j
 
+    # Light jobs that only write a few small text files (start-up only); the other light jobs
+    # (combines, reports, figures) add the measured cost of a table/figure job.
+    START_ONLY = {"paper_corpus_macros", "paper_provenance", "paper_sources", "paper_check", "teacher_random",
+                  "phase0_macros"}
+    # Figures (PDF + PNG) each light rule draws, by the paper products' name prefixes (swejepa.dag).
+    FIGURE_PREFIXES = {"phase0_stats_combine": "exp01_", "phase0_retrieval_combine": "exp02_",
+                       "phase0_probes_combine": "exp03_", "student_report": ("exp11_", "exp12_"),
+                       "phase2_report": ("exp21_", "exp22_"), "decoder_report": "exp31_",
+                       "teacher_loss_figure": "teacher_loss_"}
+
+    def n_figures(self, rule: str, **wc) -> int:
+        pre = self.FIGURE_PREFIXES.get(rule)
+        if pre is None:
+            return 1  # a report/table/markdown job: one unit
+        names = [Path(f).stem for f in self.plan.figures]
+        if rule == "teacher_loss_figure":
+            return 1
+        return max(1, sum(n.startswith(pre) for n in names))
+
     def light(self, rule: str, torch_job: bool = False, **wc) -> Job:
         j = self.job(rule, **wc)
-        j.parts.append(Part("report/plots", seconds=self.k("report_s")))
+        if rule == "paper_sources":   # a target rule: no script runs
+            j.notes.append("target rule (no script)")
+            j.parts.append(Part("none"))
+            j = self.finish(j, False)
+            j.seconds = j.core_seconds = 0.0
+            return j
+        if rule not in self.START_ONLY:
+            n = self.n_figures(rule, **wc)
+            j.parts.append(Part(f"{n} figure(s)/report", seconds=n * self.k("report_s")))
         return self.finish(j, torch_job)
 
     def cpu_dtype(self) -> str:
@@ -422,8 +453,11 @@ class CostModel:
         bench = self.n_items * layers * 2 * a.hidden * 2
         j.storage_bytes = pooled + tok + bench + e.n_windows / n * e.mean_window * 4
         j.parts.append(Part("write HDF5", seconds=j.storage_bytes / 1e6 * float(hw.IO_S_PER_MB.value)))
-        src_mb = e.corpus_tokens * e.bytes_per_token / 1e6 / n
-        j.parts.append(Part("tokenise, window, pool", seconds=src_mb * self.k("extract_host_s_per_mb"), parallel=1))
+        # host work per forwarded token: per-batch framework overhead, hidden states copied
+        # out and pooled per region, tokenisation (fitted together with the FLOP efficiency on
+        # the default run's three teachers, 2M and 23M parameters)
+        j.parts.append(Part("per-token overhead (gather, pool, tokenise)",
+                            seconds=tokens * self.extract_s_per_token(j)))
         batch = min(float(st.batch_tokens), max(e.mean_window, 1.0))
         batch = max(batch, st.batch_tokens * (1 - factor("padding_waste")))
         act_bytes = 2 if dt == "bf16" else 4
@@ -556,6 +590,8 @@ class CostModel:
         sh = self.shape(t, variant)
         d = self.student_data(t)
         ev = self.s.student.eval
+        # load the latents' windows and targets, tokenise the benchmark items, build the student
+        j.parts.append(Part("evaluation set-up", seconds=self.k("eval_setup_s")))
         per_ckpt = val_examples + self.n_items + min(ev.probe_max_samples, self.ext[t].regions.get(self.s.student.mask, 0))
         j.parts.append(Part(f"{checkpoints} checkpoints x {per_ckpt:.0f} forwards", "student_forward",
                             self.student_flops(sh, checkpoints * per_ckpt, d["tokens_per_ex"], d["targets_per_ex"]) / 3,
@@ -659,8 +695,11 @@ class CostModel:
             total_flops += per_tok * (samples * (gen_tokens + seq) + 3 * n_eval * seq)
             runs += problems * he.n_samples if v != "oracle" else 0
             steps += math.ceil(samples / cfg.generation.batch_size) * gen_tokens
+        # CPU: small decoders' forwards are modelled like the student's (kind student_forward);
+        # what dominates there is the per-step overhead and the sandbox
         j.parts.append(Part(f"sampling + teacher-forced metrics ({len(systems) + teacher_fim} systems)",
-                            "decoder_generate", total_flops, "bf16" if j.device == "gpu" else "fp32"))
+                            "decoder_generate" if j.device == "gpu" else "student_forward", total_flops,
+                            "bf16" if j.device == "gpu" else "fp32"))
         step_s = float(hw.GPU_DECODE_STEP_S.value) if j.device == "gpu" else self.k("decode_step_s")
         j.parts.append(Part(f"{steps} decoding steps (per-step overhead)", seconds=steps * step_s, parallel=1))
         j.parts.append(Part(f"{runs} sandboxed HumanEval runs", seconds=runs * self.k("sandbox_s_per_run"),
@@ -673,11 +712,15 @@ class CostModel:
         return self.finish(j)
 
     # ---------------------------------------------------------------- Phase 2
-    def retarget_part(self, ct: str, a: Arch, regions: float) -> Part:
+    def retarget_parts(self, j: Job, ct: str, a: Arch, regions: float) -> None:
+        """The forward over the unique windows of the student's regions (fp32 weights; bf16
+        autocast on CUDA only), as extraction: FLOPs + per-token overhead."""
         e = self.ext[ct]
         windows = min(regions, e.n_windows)
         tokens = windows * e.mean_window
-        return Part(f"retarget {windows:.0f} windows", "extract", lm_forward_flops(a, tokens, e.mean_window / 2), "bf16")
+        j.parts.append(Part(f"retarget {windows:.0f} windows", "extract", lm_forward_flops(a, tokens, e.mean_window / 2),
+                            "bf16" if j.device == "gpu" else "fp32"))
+        j.parts.append(Part("retarget per-token overhead", seconds=tokens * self.extract_s_per_token(j)))
 
     def p2_student_steps_for_flops(self, t: str, flops: float) -> float:
         sh = self.shape(t)
@@ -708,7 +751,7 @@ class CostModel:
         reg = d["train"] + d["val"]
         if comp.max_regions:
             reg = min(reg, 2 * comp.max_regions)
-        j.parts.append(self.retarget_part(ct, a, reg))
+        self.retarget_parts(j, ct, a, reg)
         steps, _ = self.p2_student_steps_for_flops(ct, sb)
         self.student_train_parts(j, ct, "main", steps)
         smem = j.memory
@@ -746,7 +789,7 @@ class CostModel:
         if self.s.phase2.compute.max_regions:
             reg = min(reg, 2 * self.s.phase2.compute.max_regions)
         j.parts.append(Part("load snapshot (fp32)", seconds=a.n_params * 4 / 0.5e9))
-        j.parts.append(self.retarget_part(ct, a, reg))
+        self.retarget_parts(j, ct, a, reg)
         self.student_train_parts(j, ct, "main", self.plan.student_recipe().train.max_steps)
         return self.finish(j)
 

@@ -115,7 +115,7 @@ CPU_KINDS.update({
     "student_train": _m(0.30, "default students, fp32, 1 thread"),
     "student_forward": _m(0.30, "student evaluation forwards"),
     "decoder_train": _m(0.20, "default decoders, fp32"),
-    "decoder_generate": _m(0.02, "sampling, batch 64"),
+    "decoder_generate": _m(0.30, "not used on CPU: decoder_eval's forwards are costed as student_forward there"),
     # seconds (not efficiencies)
     "startup_workflow_s": _m(4.0, "start-up of a job in the workflow env (pandas, matplotlib)"),
     "startup_torch_s": _m(8.0, "start-up of a job that imports torch + transformers"),
@@ -126,8 +126,10 @@ CPU_KINDS.update({
     "sandbox_s_per_run": _m(0.25, "one sandboxed Python run (HumanEval rewrite check / sample)"),
     "probe_s_per_unit": _m(2e-8, "ridge/logistic probe fits: seconds per (sample x dim x fit)"),
     "stats_s_per_unit": _m(2e-9, "pairwise cosines: seconds per (pair x dim)"),
-    "extract_host_s_per_mb": _m(1.0, "extraction's host work per MB of source: tokenisation, windows, pooling"),
-    "report_s": _m(6.0, "a combine/report/figure/paper job beyond start-up"),
+    "extract_host_s_per_token": _m(1e-4, "extraction's per-token work beside the FLOPs: framework overhead per "
+                                         "batch, hidden states copied out and pooled, tokenisation"),
+    "report_s": _m(2.0, "a figure (PDF + PNG) or a report/table of a light job, beyond start-up"),
+    "eval_setup_s": _m(5.0, "an evaluation job's set-up: latents, benchmark items tokenised, student built"),
     "decode_step_s": _m(0.005, "one sampling step of a batch (Python and kernel overhead of small decoders)"),
 })
 
@@ -137,6 +139,11 @@ IO_S_PER_MB = Rate(0.005, "assumed", "200 MB/s HDF5 write/read of contiguous flo
 # GPU: one sampling step of a batch (launch and Python overhead of a step with a KV cache).
 GPU_DECODE_STEP_S = Rate(0.015, "assumed", "per-step overhead of eager PyTorch decoding (a few hundred kernel "
                                            "launches per step)")
+
+# GPU: extraction's per-token work beside the FLOPs (the CPU constant above is fitted on CPU jobs,
+# where the same work runs on the 2 cores; on a GPU the pooling and copies run on the device).
+GPU_EXTRACT_HOST_S_PER_TOKEN = Rate(2e-6, "assumed", "fast tokeniser (~1M tokens/s per process) plus per-batch "
+                                                     "launch overhead; pooling and copies on the device")
 
 # A cluster or workstation host CPU (jobs without a GPU there): per-core dense fp32 rate.
 HOST_CPU_FP32_GFLOPS_PER_CORE = Rate(
