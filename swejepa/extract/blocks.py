@@ -37,7 +37,8 @@ class Block:
     files: list = field(default_factory=list)     # (file_id, split) per window
     jobs: list = field(default_factory=list)      # per window: ((mask, position), p0, p1) to pool
     regions: dict = field(init=False)             # mask -> [(position, n_tokens, n_tokens_full, truncated)]
-    tokens: dict = field(init=False)              # mask -> {position: (window row in the file, pos_start, ctx_start)}
+    tokens: dict = field(init=False)              # mask -> {position: (row of /windows/input_ids, pos_start,
+    #                                               ctx_start)} of the regions with per-token vectors
     n_files: int = 0                              # files with regions
     n_base_windows: int = 0
     corpus_tokens: int = 0                        # tokens of every file of the block
