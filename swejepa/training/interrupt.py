@@ -2,7 +2,7 @@
 
 Two triggers, both acted on at the next step boundary (never mid-step):
 
-* the time budget — ``time_budget_s`` seconds since the guard was entered (the start of
+* the time budget — ``time_budget_s`` seconds (None: none) since the guard was entered (the start of
   this session: a resumed job gets the whole budget again). This is the primary mechanism:
   the job's runtime minus a margin (``student.time_budget_s``, ``extract.time_budget_s``),
   because the SLURM executor plugin forwards no signal reliably;
@@ -55,7 +55,7 @@ class InterruptGuard:
         self.signal = signal.Signals(signum).name
 
     def budget_spent(self) -> bool:
-        return bool(self.time_budget_s) and time.time() - self.started > self.time_budget_s
+        return self.time_budget_s is not None and time.time() - self.started > self.time_budget_s
 
     def reason(self) -> str | None:
         """Why to stop now (the signal's name or ``"time budget"``), or None."""
