@@ -78,6 +78,10 @@ def test_resume_state_round_trip_restores_rng_and_ignores_stale_state(tmp_path):
     assert load_resume(tmp_path, m2, opt2, scheduler=sched2, fingerprint="other", log=msgs.append) is None
     assert "stale" in msgs[0] and not torch.equal(m2.weight, m.weight)   # nothing restored
     assert load_resume(tmp_path / "nothing", m2, opt2) is None
+    old = tmp_path / "old"   # the teacher's format before swejepa/training: same fingerprint, other keys
+    old.mkdir()
+    torch.save({"fingerprint": "abc", "model": m.state_dict(), "opt": opt.state_dict(), "step": 3}, old / "state.pt")
+    assert load_resume(old, m2, opt2, fingerprint="abc") is None
     st = load_resume(tmp_path, m2, opt2, scheduler=sched2, fingerprint="abc")
     assert st == {"step": 7, "extra": {"rows": [1, 2]}}
     assert torch.equal(m2.weight, m.weight) and sched2.last_epoch == sched.last_epoch

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 RESUME_NAME = "state.pt"
+FORMAT = 2  # 1: the loops' own formats before swejepa/training (ignored: the run starts over)
 
 
 def fingerprint(obj) -> str:
@@ -51,6 +52,7 @@ def save_resume(resume_dir, model, optimizer, step: int, *, scheduler=None, extr
 
     path = Path(resume_dir) / RESUME_NAME
     atomic_save({
+        "format": FORMAT,
         "fingerprint": fingerprint,
         "model": unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -69,16 +71,17 @@ def load_resume(resume_dir, model, optimizer, *, scheduler=None, fingerprint: st
                 log=None) -> dict | None:
     """Restore the state in ``resume_dir`` (model, optimizer, scheduler, RNG states) and
     return ``{"step", "extra"}``; None when there is none, or when it was written under
-    another ``fingerprint`` (then nothing is restored and ``log`` is told why)."""
+    another ``fingerprint`` or in another format (then nothing is restored and ``log`` is
+    told why)."""
     import torch
 
     path = Path(resume_dir) / RESUME_NAME if resume_dir is not None else None
     if path is None or not path.exists():
         return None
     st = torch.load(path, map_location="cpu", weights_only=False)
-    if fingerprint is not None and st.get("fingerprint") != fingerprint:
+    if st.get("format") != FORMAT or (fingerprint is not None and st.get("fingerprint") != fingerprint):
         if log is not None:
-            log(f"ignoring stale resume state {path} (written under other settings)")
+            log(f"ignoring stale resume state {path} (written under other settings or by older code)")
         return None
     unwrap(model).load_state_dict(st["model"])
     optimizer.load_state_dict(st["optimizer"])
