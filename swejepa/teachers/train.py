@@ -175,8 +175,8 @@ autocast_ctx = autocast
 # --------------------------------------------------------------------------- loop
 def plan_steps(training: TrainingSpec, n_params_: int, steps: int | None, flops_budget: float | None):
     """``(steps, flops_budget, planned)``: the stopping rule (a number of optimizer steps, or
-    a FLOPs budget; the call's arguments win over ``training``) and the length of the
-    learning-rate schedule."""
+    a FLOPs budget; the call's arguments win over ``training``, ``steps`` over a budget)
+    and the length of the learning-rate schedule."""
     if steps is None and flops_budget is None:
         if training.flops_budget:
             flops_budget = float(training.flops_budget)
@@ -267,27 +267,24 @@ def train_fim(model, data: FimData, tokenizer, training: TrainingSpec, *, seed: 
               resume_dir: str | os.PathLike | None = None, log: Callable[[str], None] | None = None,
               fingerprint: dict | None = None, stop_after: int | None = None,
               time_budget_s: float | None = None, handle_signals: bool = True):
-    """Train ``model`` in place with the FIM objective.
+    """Train ``model`` in place with the FIM objective for ``steps`` optimizer steps, or until
+    ``6 · n_params · tokens`` reaches ``flops_budget`` (:func:`plan_steps`).
 
-    Stops after ``steps`` optimizer steps, or once ``6 · n_params · tokens`` reaches
-    ``flops_budget`` (whichever is given; ``steps`` wins if both). With a ``resume_dir``
-    the full state goes to ``resume_dir/state.pt`` every ``checkpoint_every`` steps; a later
-    call with the same settings and ``fingerprint`` resumes from it and reaches the weights
-    and metric rows of an uninterrupted run. ``stop_after`` ends the call at that step
-    with the state saved (Experiment 2.2's snapshots; returns ``info["interrupted_at"]``).
-    ``time_budget_s`` (seconds of this call) and SIGTERM/SIGUSR1 stop it at the next step
-    boundary with the state saved and raise :class:`~swejepa.training.Interrupted`.
-    Returns ``(rows, info)``: metric rows (step, loss, tokens_per_s, lr, tokens, flops,
-    elapsed_s) and a dict with ``flops_spent``, ``tokens``, ``steps``, ``n_params``, ``dtype``,
-    ``precision_check``."""
+    With a ``resume_dir``: the state goes to ``resume_dir/state.pt`` every ``checkpoint_every``
+    steps, and a later call with the same settings and ``fingerprint`` resumes from it (same
+    weights and metric rows as an uninterrupted run); ``time_budget_s`` (seconds of this call)
+    or SIGTERM/SIGUSR1 stop it at the next step boundary, state saved, raising
+    :class:`~swejepa.training.Interrupted`. ``stop_after`` returns at that step, state saved
+    (Experiment 2.2's snapshots; ``info["interrupted_at"]``). Returns ``(rows, info)``: metric
+    rows (step, loss, tokens_per_s, lr, tokens, flops, elapsed_s) and ``flops_spent``,
+    ``tokens``, ``steps``, ``n_params``, ``dtype``, ``precision_check``, ..."""
     import torch
 
     tr, log = training, log or (lambda m: None)
     sent = sentinel_ids(tokenizer)
     P = n_params(model)
     steps, flops_budget, planned = plan_steps(tr, P, steps, flops_budget)
-    model.to(device)
-    model.train()
+    model.to(device).train()
     if tr.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     opt = torch.optim.AdamW(model.parameters(), lr=tr.lr, weight_decay=tr.weight_decay, betas=(0.9, 0.95))
