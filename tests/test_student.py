@@ -174,6 +174,18 @@ def test_kill_and_resume_equals_uninterrupted(data, tmp_path):
         assert m1[col].iloc[1:].notna().all()
 
 
+def test_resume_state_of_other_settings_is_ignored(data, tmp_path):
+    with pytest.raises(Interrupted):
+        train_student(_cfg(), data, tmp_path / "s", seed=3, _stop_at_step=5)
+    other = _cfg(train={"lr": 1e-3})
+    s = train_student(other, data, tmp_path / "s", seed=3)             # starts over, not from step 5
+    fresh = train_student(other, data, tmp_path / "fresh", seed=3)
+    a, _ = _weights(tmp_path / "s" / "final.pt")
+    b, _ = _weights(tmp_path / "fresh" / "final.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert s["checkpoints"] == fresh["checkpoints"] and s["steps"] == 12
+
+
 def test_time_budget_checkpoints_and_raises(data, tmp_path):
     with pytest.raises(Interrupted) as e:
         train_student(_cfg(), data, tmp_path / "s", time_budget_s=1e-6)

@@ -26,7 +26,7 @@ from ..settings import DecoderSettings, StudentSettings
 from . import data as D
 from . import evaluate as E
 from .model import Decoder, arch_of, count_params, match_params
-from .train import teacher_forced_metrics, train_decoder
+from .train import teacher_forced_metrics, train_decoder, write_metrics
 
 SYSTEM_LABELS = {"latent": "decoder + student latent", "nolatent": "decoder, no latent (equal params)",
                  "oracle": "decoder + teacher latent (oracle)", "teacher_fim": "teacher FIM"}
@@ -173,7 +173,7 @@ def train_variant(variant: str, cfg: DecoderSettings, prep_path, out_model, out_
     model.cpu()
     torch.save({"model": model.state_dict(), "cfg": model.cfg, "variant": variant,
                 "train_tokens": rows[-1]["tokens"] if rows else 0}, out_model)
-    pd.DataFrame(rows).to_csv(out_metrics, index=False)
+    write_metrics(rows, out_metrics)
     return {"variant": variant, "n_params": model.n_params(), "final_loss": rows[-1]["loss"] if rows else None}
 
 

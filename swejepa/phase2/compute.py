@@ -178,7 +178,7 @@ def compute_snapshots(*, teacher: TeacherSpec, records, regions, val_records, to
             st = torch.load(resume / "state.pt", map_location="cpu", weights_only=False)
             if int(st["step"]) != s:
                 raise RuntimeError(f"resume state at step {st['step']}, expected {s}")
-            tokens = int(st["tokens"])
+            tokens = int(info["tokens"])
         else:  # the end of a fine-tuning run
             _, info = train_fim(model, fim, tokenizer, tr, seed=seed, steps=total, device=dev, resume_dir=resume,
                                 log=log.info, fingerprint=fp)
