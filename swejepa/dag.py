@@ -325,7 +325,7 @@ class Plan:
                 for ct in self.compute_teachers for sd in self.compute_seeds for s in self.curve_steps(ct)]
 
     def compute_eval_jsons(self) -> list[str]:
-        return [self.layout.phase2_eval("alloc", s, f"{ct}/p{p}") for ct in self.compute_teachers
+        return [self.layout.phase2_eval("compute", s, f"{ct}/p{p}") for ct in self.compute_teachers
                 for s in self.compute_seeds for p in self.compute_pcts]
 
     def teachers21_jsons(self) -> list[str]:
@@ -370,7 +370,7 @@ class Plan:
         if kind == "teachers":
             if point != "untrained":
                 inp["final"] = self.p2_student_final(point, seed)
-        elif kind == "alloc":
+        elif kind == "compute":
             teacher, pct = self._split(point)
             inp["final"] = f"{lay.phase2_compute_dir(teacher, seed, pct[1:])}/final.pt"
         else:  # curve
