@@ -231,7 +231,10 @@ class CorpusSettings(Section):
     source: Literal["stdlib", "dir", "jsonl", "hf"] = opt(
         "stdlib", "stdlib: this interpreter's standard library | dir | jsonl | hf (dataset id)")
     path: Optional[str] = opt(None, "directory (dir), JSONL of {path, content} (jsonl), dataset id (hf)")
-    include_tests: bool = opt(False, "keep test directories (test/, tests/, idle_test/, unittests/)")
+    test_dirs: Literal["skip", "keep"] = opt(
+        "skip", "files under a directory named test/, tests/, idle_test/ or unittests/ (any source: stdlib, "
+                "dir, and the record paths of jsonl/hf): skip = listed in skipped.csv as excluded_test_dir, "
+                "keep = treated like every other file")
     max_files: Optional[int] = opt(None, "cap after sorting by path (null: all)", minimum=1)
     max_file_bytes: int = opt(1_000_000, "larger files are skipped and reported", minimum=1)
     val_fraction: float = opt(0.1, "held-out packages, by share of files", minimum=0, maximum=0.5)
