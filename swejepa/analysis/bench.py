@@ -28,12 +28,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from ..parsing import parse_python
 from .rewrites import TRANSFORMS, rewrite_all
 
 
 def region_source(content: str, row) -> str:
-    """Source of a function region (decorators + signature + docstring + body), dedented."""
-    start = content.rfind("\n", 0, int(row["sig_start_char"])) + 1
+    """Source of a function region (decorators + signature + docstring + body), dedented:
+    from the start of the signature's line (after a byte-order mark; lines end in
+    ``\n``, ``\r\n`` or ``\r``) to the end of the body."""
+    sig = int(row["sig_start_char"])
+    start = max(content.rfind("\n", 0, sig), content.rfind("\r", 0, sig)) + 1
+    if start == 0 and content.startswith("\ufeff"):
+        start = 1
     return textwrap.dedent(content[start:int(row["body_end_char"])]).rstrip() + "\n"
 
 
@@ -69,9 +75,7 @@ def sample_heldout(regions: pd.DataFrame, files: dict[int, str], split: str, n_r
     for i in order:
         row = r.iloc[int(i)]
         src = region_source(files[int(row["file_id"])], row)
-        try:
-            ast.parse(src)
-        except SyntaxError:
+        if parse_python(src)[0] is None:  # syntax, recursion budget, parser memory: not sampled
             continue
         if src in seen:
             continue
