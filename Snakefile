@@ -19,6 +19,11 @@ from swejepa.config import validate_config
 # before any job is scheduled.
 validate_config(config, os.path.join(workflow.basedir, "swejepa", "schemas", "config.schema.yaml"))
 
+# preflight (issue 15): stop here, before any job, when the requested targets need a
+# tool this machine lacks (latexmk for the PDF); -n and other no-job modes only warn.
+from swejepa.preflight import check_workflow
+check_workflow(config, workflow)
+
 include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/mask.smk"
