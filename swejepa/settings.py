@@ -277,6 +277,9 @@ class BenchSettings(Section):
     distractors: int = opt(200, "further held-out functions, gallery only", minimum=0)
     min_body_lines: int = opt(3, "", minimum=1)
     max_body_lines: int = opt(60, "", minimum=1)
+    max_chars: int = opt(20000, "held-out functions with longer sources are not sampled (rewriting takes ~10 s "
+                                "per 100K characters; the longest stdlib function of 3-60 body lines has 5.8K)",
+                         minimum=1)
     humaneval_problems: Optional[int] = opt(None, "null: all 164", minimum=1, maximum=164)
     transforms: tuple[str, ...] = opt(TRANSFORMS, "execution-verified rewrites", minItems=1, uniqueItems=True,
                                       items={"enum": list(TRANSFORMS)})

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..parsing import parse_python
+from ..settings import BenchSettings
 from .rewrites import TRANSFORMS, rewrite_all
 
 
@@ -62,9 +63,13 @@ def remove_docstrings(src: str) -> str:
 
 
 def sample_heldout(regions: pd.DataFrame, files: dict[int, str], split: str, n_rewrite: int,
-                   n_distractor: int, seed: int, min_lines: int = 3, max_lines: int = 60):
+                   n_distractor: int, seed: int, min_lines: int = 3, max_lines: int = 60,
+                   max_chars: int | None = None):
     """Seeded sample of parseable held-out functions: ``(to_rewrite, distractors)``,
-    lists of ``(func_key, source)``."""
+    lists of ``(func_key, source)``. Sources longer than ``max_chars`` are passed over
+    (like unparseable ones) without changing the order the others are drawn in."""
+    if not len(regions):
+        return [], []
     r = regions[(regions["split"] == split) & regions["kind"].isin(["function", "method"])
                 & (regions["body_lines"] >= min_lines) & (regions["body_lines"] <= max_lines)]
     if "has_error" in r.columns:
@@ -74,6 +79,8 @@ def sample_heldout(regions: pd.DataFrame, files: dict[int, str], split: str, n_r
     picked, seen = [], set()
     for i in order:
         row = r.iloc[int(i)]
+        if max_chars is not None and int(row["body_end_char"]) - int(row["sig_start_char"]) > max_chars:
+            continue
         src = region_source(files[int(row["file_id"])], row)
         if parse_python(src)[0] is None:  # syntax, recursion budget, parser memory: not sampled
             continue
@@ -115,7 +122,8 @@ def build_items(regions: pd.DataFrame, files: dict[int, str], problems: dict, cf
 
     # held-out split
     rew, dis = sample_heldout(regions, files, cfg.get("heldout_split", "test"), cfg["heldout_functions"],
-                              cfg["distractors"], seed, cfg.get("min_body_lines", 3), cfg.get("max_body_lines", 60))
+                              cfg["distractors"], seed, cfg.get("min_body_lines", 3), cfg.get("max_body_lines", 60),
+                              cfg.get("max_chars", BenchSettings.max_chars))
     for key, src in rew:
         add(group, "original", "heldout", "none", src, key)
         for t, out in rewrite_all(src, transforms, seed).items():
