@@ -180,3 +180,19 @@ def test_random_mutations_never_crash_and_are_accounted(tmp_path, seed):
     pathological.write_files(tmp_path, files)
     out = check_pipeline(tmp_path, files, rewrites_per_file=1)
     assert out["corpus"]["n_candidates"] == len(files)
+
+
+def test_tokenizer_training_text_caps_giant_runs_only():
+    """A 600K-character string literal of one letter took BPE training over 10 minutes;
+    runs of one pre-token class are cut to MAX_TRAIN_RUN for training, nothing else."""
+    from swejepa.teachers.tokenizer import MAX_TRAIN_RUN, cap_runs, train_bpe_tokenizer
+
+    normal = pathological.BASE * 50
+    assert cap_runs(normal) is normal
+    for run in ("x" * 600_000, "7" * 5000, "\n" * 100_000, "_" * 3000, "+-" * 2000, " \t" * 2000):
+        src = "def f():\n    return '" + run + "'\n"
+        capped = cap_runs(src)
+        assert len(capped) <= len(src) and capped.startswith("def f():\n    return '")
+        assert max(len(m.group()) for m in re.finditer(r"[^\W\d_]+|\d+|\s+|(?:[^\s\w]|_)+", capped)) <= MAX_TRAIN_RUN
+    tok = train_bpe_tokenizer(["S = '" + "x" * 600_000 + "'\n", normal], vocab_size=600, min_frequency=2)
+    assert len(tok) >= 300  # trained (in seconds, not the better part of an hour)
