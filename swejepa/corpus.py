@@ -44,8 +44,9 @@ TEST_DIR_NAMES = {"test", "tests", "idle_test", "unittests"}
 # Directories of the stdlib root that belong to another source (installed packages).
 STDLIB_PRUNE = ("site-packages", "dist-packages")
 
-# Why a candidate is not kept (the `reason` column of skipped.csv), in the order the
-# checks run: where the path is, what it is, then what its bytes are.
+# Why a candidate is not kept (the `reason` column of skipped.csv): where the path is
+# and what it is (decided by the walk, before reading), then — in path order, once
+# corpus.max_files files are kept every later candidate is max_files — what its bytes are.
 REASONS = {
     "excluded_test_dir": "under a test directory (test/, tests/, idle_test/, unittests/) and "
                          "corpus.test_dirs is 'skip'",
@@ -162,7 +163,8 @@ def _symlink_skip(full: str) -> tuple[str, str]:
         if exc.errno == errno.ELOOP:
             return "symlink_loop", f"-> {target} (symlink loop)"
         return "symlink", f"-> {target} (broken: {exc.strerror})"
-    return "symlink", f"-> {target} ({'directory' if stat.S_ISDIR(st.st_mode) else _kind(st.st_mode) if not stat.S_ISREG(st.st_mode) else 'file'}, not followed)"
+    kind = "file" if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
+    return "symlink", f"-> {target} ({kind}, not followed)"
 
 
 def iter_dir(root: Path, source: str, test_dirs: str = CorpusSettings.test_dirs,

@@ -90,47 +90,53 @@ def _in_func(expr: str) -> str:
     return f"def f(a, b, c, x):\n    y = {expr}\n    return y\n"
 
 
-def pathological_files() -> dict[str, bytes]:
-    """One file per case; the name says what it is."""
+def pathological_files(scale: float = 1.0) -> dict[str, bytes]:
+    """One file per case; the name says what it is. ``scale`` shrinks the cases that are
+    merely big (giant strings and lines, thousands of functions, long flat chains) for
+    runs where every token costs (the workflow test); the cases that hit CPython's limits
+    (nesting depth, recursion, parser memory) keep the sizes that hit them."""
     u = lambda s: s.encode("utf-8")  # noqa: E731
+
+    def n(count: int, least: int = 10) -> int:
+        return max(int(count * scale), least)
     f: dict[str, str | bytes] = {}
     # --- nesting and size
     f["deep_parens_150.py"] = _in_func("(" * 150 + "x" + ")" * 150)
     f["deep_parens_250.py"] = _in_func("(" * 250 + "x" + ")" * 250)       # CPython: too many nested parentheses
-    f["deep_parens_20000.py"] = _in_func("(" * 20000 + "x" + ")" * 20000)
+    f["deep_parens_20000.py"] = _in_func("(" * max(n(20000), 1000) + "x" + ")" * max(n(20000), 1000))
     f["deep_brackets_mixed.py"] = _in_func("[{(" * 60 + "x" + ")}]" * 60)
     f["deep_lists_data_table.py"] = "TABLE = " + "[" * 180 + "1" + "]" * 180 + "\n" + BASE
-    f["long_sum_100k.py"] = _in_func("+".join(["x"] * 100_000))          # RecursionError in ast construction
+    f["long_sum_100k.py"] = _in_func("+".join(["x"] * max(n(100_000), 5000)))          # RecursionError in ast construction
     f["long_sum_800.py"] = _in_func("+".join(["x"] * 800))               # parses; deep for recursive walkers
-    f["long_boolop.py"] = _in_func(" and ".join(["x"] * 50_000))
-    f["long_compare.py"] = _in_func(" < ".join(["x"] * 20_000))
+    f["long_boolop.py"] = _in_func(" and ".join(["x"] * n(50_000)))
+    f["long_compare.py"] = _in_func(" < ".join(["x"] * n(20_000)))
     f["long_ifexp.py"] = _in_func(" if c else ".join(["a"] * 3000))
     f["deep_unary.py"] = _in_func("-" * 50_000 + "x")                     # MemoryError in the parser
     f["deep_not.py"] = _in_func("not " * 20_000 + "x")
-    f["deep_attr.py"] = _in_func("x" + ".a" * 50_000)
-    f["deep_call_chain.py"] = _in_func("x" + "()" * 30_000)
-    f["deep_subscript.py"] = _in_func("x" + "[0]" * 30_000)
+    f["deep_attr.py"] = _in_func("x" + ".a" * max(n(50_000), 5000))
+    f["deep_call_chain.py"] = _in_func("x" + "()" * max(n(30_000), 5000))
+    f["deep_subscript.py"] = _in_func("x" + "[0]" * max(n(30_000), 5000))
     f["deep_lambda.py"] = _in_func("lambda: " * 300 + "1")
     f["deep_fstring.py"] = _in_func("f'{" + "f'{" * 3 + "x" + "}'" * 3 + "}'")
     f["nested_if_99.py"] = _nested_if(98)                                 # just within CPython's 100 levels
     f["nested_if_150.py"] = _nested_if(150)                               # too many levels of indentation
-    f["nested_if_tabs_500.py"] = _nested_if(500, "\t")
+    f["nested_if_tabs_500.py"] = _nested_if(max(n(500), 150), "\t")
     f["elif_chain_10k.py"] = "def f(x):\n    if x == 0:\n        return 0\n" + "".join(
-        f"    elif x == {i}:\n        return {i}\n" for i in range(1, 10_000))   # MemoryError in the parser
+        f"    elif x == {i}:\n        return {i}\n" for i in range(1, max(n(10_000), 3000)))   # MemoryError/RecursionError in the parser
     f["if_chain_flat_10k.py"] = "def f(x):\n" + "".join(f"    if x == {i}:\n        return {i}\n"
-                                                        for i in range(10_000))
+                                                        for i in range(n(10_000)))
     f["nested_defs_90.py"] = _nested_defs(90)
     f["nested_classes_50.py"] = _nested_classes(50)
-    f["giant_string.py"] = 'S = "' + "x" * 600_000 + '"\n\ndef f():\n    return S\n'
-    f["giant_triple_string.py"] = 'def f():\n    """' + "doc line\n" * 50_000 + '"""\n    return 1\n'
-    f["huge_line_100k_tokens.py"] = "def f():\n    return [" + ",".join(str(i % 10) for i in range(100_000)) + "]\n"
-    f["huge_dict_literal.py"] = "D = {" + ", ".join(f"{i}: '{i}'" for i in range(20_000)) + "}\n"
-    f["thousands_of_functions.py"] = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(4000))
-    f["thousands_of_one_liners.py"] = "".join(f"def g{i}(): return {i}\n" for i in range(4000))
+    f["giant_string.py"] = 'S = "' + "x" * n(600_000) + '"\n\ndef f():\n    return S\n'
+    f["giant_triple_string.py"] = 'def f():\n    """' + "doc line\n" * n(50_000) + '"""\n    return 1\n'
+    f["huge_line_100k_tokens.py"] = "def f():\n    return [" + ",".join(str(i % 10) for i in range(n(100_000))) + "]\n"
+    f["huge_dict_literal.py"] = "D = {" + ", ".join(f"{i}: '{i}'" for i in range(n(20_000))) + "}\n"
+    f["thousands_of_functions.py"] = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(n(4000)))
+    f["thousands_of_one_liners.py"] = "".join(f"def g{i}(): return {i}\n" for i in range(n(4000)))
     f["thousands_of_methods.py"] = "class K:\n" + "".join(f"    def m{i}(self):\n        return {i}\n"
-                                                         for i in range(3000))
+                                                         for i in range(n(3000)))
     f["generated_parser.py"] = ("_table = {\n" + "".join(f"    ({i}, {i % 7}): [{', '.join(map(str, range(i % 13)))}],\n"
-                                                         for i in range(3000)) + "}\n\n"
+                                                         for i in range(n(3000))) + "}\n\n"
                                 + "def parse(tokens):\n    state = 0\n    for t in tokens:\n"
                                 + "        state = _table.get((state, t), [0])[0]\n    return state\n")
     # --- encodings, BOM, line endings, odd characters
@@ -189,8 +195,8 @@ def pathological_files() -> dict[str, bytes]:
     f["only_comments.py"] = u("# just\n# comments\n")
     f["only_docstring.py"] = u('"""Module docstring only."""\n')
     f["ellipsis_bodies.py"] = u("def f(): ...\n\nclass P:\n    def m(self): ...\n    def n(self):\n        ...\n")
-    f["long_identifier.py"] = u("def " + "a" * 50_000 + "():\n    return 1\n")
-    f["many_blank_lines.py"] = u("\n" * 100_000 + "def f():\n    return 1\n")
+    f["long_identifier.py"] = u("def " + "a" * n(50_000) + "():\n    return 1\n")
+    f["many_blank_lines.py"] = u("\n" * n(100_000) + "def f():\n    return 1\n")
     f["whitespace_only.py"] = u("   \n\t\n  ")
     f["empty.py"] = b""
     f["binary_elf.py"] = b"\x7fELF\x02\x01\x01\x00" + bytes(range(256))
