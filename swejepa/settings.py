@@ -237,7 +237,10 @@ class CorpusSettings(Section):
     source: Literal["stdlib", "dir", "jsonl", "hf"] = opt(
         "stdlib", "stdlib: this interpreter's standard library | dir | jsonl | hf (dataset id)")
     path: Optional[str] = opt(None, "directory (dir), JSONL of {path, content} (jsonl), dataset id (hf)")
-    include_tests: bool = opt(False, "keep test directories (test/, tests/, idle_test/, unittests/)")
+    test_dirs: Literal["skip", "keep"] = opt(
+        "skip", "files under a directory named test/, tests/, idle_test/ or unittests/ (any source: stdlib, "
+                "dir, and the record paths of jsonl/hf): skip = listed in skipped.csv as excluded_test_dir, "
+                "keep = treated like every other file")
     max_files: Optional[int] = opt(None, "cap after sorting by path (null: all)", minimum=1)
     max_file_bytes: int = opt(1_000_000, "larger files are skipped and reported", minimum=1)
     val_fraction: float = opt(0.1, "held-out packages, by share of files", minimum=0, maximum=0.5)
@@ -280,6 +283,9 @@ class BenchSettings(Section):
     distractors: int = opt(200, "further held-out functions, gallery only", minimum=0)
     min_body_lines: int = opt(3, "", minimum=1)
     max_body_lines: int = opt(60, "", minimum=1)
+    max_chars: int = opt(20000, "held-out functions with longer sources are not sampled (rewriting takes ~10 s "
+                                "per 100K characters; the longest stdlib function of 3-60 body lines has 5.8K)",
+                         minimum=1)
     humaneval_problems: Optional[int] = opt(None, "null: all 164", minimum=1, maximum=164)
     transforms: tuple[str, ...] = opt(TRANSFORMS, "execution-verified rewrites", minItems=1, uniqueItems=True,
                                       items={"enum": list(TRANSFORMS)})
