@@ -29,6 +29,7 @@
 rule phase2_teachers_train:
     input:
         latents=lambda wc: PLAN.latent_files(wc.teacher),
+        model=lambda wc: PLAN.built_model(wc.teacher),  # online targets load the teacher
     output:
         final=f"{LAYOUT.phase2_teachers_dir()}/final.pt",
         metrics=f"{LAYOUT.phase2_teachers_dir()}/metrics.csv",
@@ -37,6 +38,9 @@ rule phase2_teachers_train:
     params:
         student=PLAN.student_recipe().to_dict(),
         seed=lambda wc: int(wc.seed),
+        teacher=lambda wc: SETTINGS.teacher(wc.teacher).to_dict(),
+        index=lambda wc: SETTINGS.teacher_index(wc.teacher),
+        layout=LAYOUT.to_dict(),
     wildcard_constraints:
         teacher=alternatives(PLAN.teachers),
         seed=r"\d+",

@@ -205,6 +205,13 @@ class Plan:
         return st
 
     @property
+    def student_examples(self) -> int:
+        """Examples the main students train on: steps x batch size (each example is one
+        region's masked tokens)."""
+        tr = self.settings.student.train
+        return int(tr.max_steps) * int(tr.batch_size)
+
+    @property
     def student_design(self) -> dict:
         st = self.settings.student
         return {"positions": st.model.positions, "context": st.context, "predictor": st.model.predictor,

@@ -390,6 +390,10 @@ class StudentSettings(Section):
     target_norm: Literal["layernorm", "none"] = opt("layernorm", "per-token layer norm without affine (V-JEPA)")
     context: Literal["signature", "file"] = opt(
         "signature", "(b) signature: sees signature + docstring | file: only the surrounding file")
+    targets: Literal["precomputed", "online"] = opt(
+        "precomputed", "precomputed: the per-token vectors stored by extraction (its seeded subset of regions) | "
+                       "online: every region with a window; the frozen teacher computes each batch's targets (one "
+                       "forward per batch, bf16 on CUDA), nothing per token stored for the student")
     max_len: int = opt(96, "tokens per example (context + predicted), cropped around the region", minimum=8)
     max_targets: int = opt(32, "predicted tokens per region (its first ones)", minimum=1)
     model: StudentModel = opt(factory=StudentModel)
@@ -498,7 +502,16 @@ class ExtractSettings(Section):
                             minimum=16)
     block_windows: int = opt(256, "windows per streamed block (bounds memory)", minimum=1)
     n_shards: int = opt(1, "one job per (teacher, shard)", minimum=1)
-    token_max_regions: int = opt(1000, "per-token vectors for this many seeded regions per mask", minimum=0)
+    token_max_regions: Optional[int] = opt(1000, "per-token vectors for at most this many seeded regions per mask "
+                                                 "and shard (null: every region)", minimum=0)
+    token_epochs: Optional[float] = opt(None, "size the per-token set to the main students' budget: enough regions "
+                                              "that they see each train region at most this many times (steps x "
+                                              "batch_size / epochs train regions; capped by token_max_regions); "
+                                              "null: token_max_regions alone", exclusiveMinimum=0)
+    token_storage_gb: float = opt(200.0, "limit of the per-token vectors' storage (regions x tokens x d x 2 bytes x "
+                                         "grid layers, estimated before the forward pass); above it the job stops "
+                                         "before any compute (student.targets: online needs no stored targets)",
+                                  exclusiveMinimum=0)
     max_files: Optional[int] = opt(None, "seeded subset of the files with regions (null: all)", minimum=1)
     hf_offline: bool = opt(True, "HF_HUB_OFFLINE=1: hf teachers must be cached or local dirs")
     threads: int = opt(2, "", minimum=1)

@@ -29,7 +29,8 @@ def contract_datasets(masks, layers):
         out.update({f"{m}/region_index": "int64", f"{m}/n_tokens": "int32", f"{m}/n_tokens_full": "int32",
                     f"{m}/truncated": "bool", f"{m}/tokens/region_sel": "int64", f"{m}/tokens/offsets": "int64",
                     f"{m}/tokens/window": "int32", f"{m}/tokens/pos_start": "int32",
-                    f"{m}/tokens/ctx_start": "int32"})
+                    f"{m}/tokens/ctx_start": "int32", f"{m}/window": "int32", f"{m}/pos_start": "int32",
+                    f"{m}/ctx_start": "int32"})
         for ln in layers:
             out.update({f"{m}/{ln}/mean": "float16", f"{m}/{ln}/last": "float16", f"{m}/tokens/{ln}": "float16"})
     out.update({"windows/input_ids": "int32", "windows/length": "int32", "windows/file_id": "int32",
@@ -51,11 +52,12 @@ def write_synthetic_file(path):
         w.append_windows([[1, 2, 3], [4, 5, 6, 7, 8, 1, 2, 3], [7]], [(0, "train"), (0, "train"), (2, "val")])
         assert w.n_windows == 3
         w.put_regions("ast", np.array([0, 2, 3]), n_tokens=[2, 1, 0], n_tokens_full=[2, 5, 0],
-                      truncated=[False, True, False], vectors={ln: (vec(3, 1), vec(3, 2)) for ln in LAYERS})
-        w.put_regions("ast", np.array([1]), n_tokens=[3], n_tokens_full=[3], truncated=[False],
-                      vectors={ln: (vec(1, 3), vec(1, 4)) for ln in LAYERS})
-        w.put_regions("regex", np.array([0]), n_tokens=[4], n_tokens_full=[4], truncated=[False],
-                      vectors={ln: (vec(1, 5), vec(1, 6)) for ln in LAYERS})
+                      truncated=[False, True, False], window=[0, 1, 2], pos_start=[1, 0, 0], ctx_start=[0, 0, 0],
+                      vectors={ln: (vec(3, 1), vec(3, 2)) for ln in LAYERS})
+        w.put_regions("ast", np.array([1]), n_tokens=[3], n_tokens_full=[3], truncated=[False], window=[1],
+                      pos_start=[2], ctx_start=[1], vectors={ln: (vec(1, 3), vec(1, 4)) for ln in LAYERS})
+        w.put_regions("regex", np.array([0]), n_tokens=[4], n_tokens_full=[4], truncated=[False], window=[1],
+                      pos_start=[0], ctx_start=[0], vectors={ln: (vec(1, 5), vec(1, 6)) for ln in LAYERS})
         w.append_tokens("ast", region_sel=[0, 2], window=[0, 1], pos_start=[1, 0], ctx_start=[0, 0], lengths=[2, 1],
                         vectors={ln: vec(3, 7) for ln in LAYERS})
         w.append_tokens("ast", region_sel=[3], window=[2], pos_start=[0], ctx_start=[0], lengths=[4],
@@ -78,6 +80,7 @@ def test_writer_writes_every_dataset_of_the_contract(tmp_path):
         assert set(h5.attrs) == set(ROOT_ATTRIBUTES)
         assert h5["ast/region_index"][:].tolist() == [0, 1, 2, 5]
         assert h5["ast/n_tokens"][:].tolist() == [2, 3, 1, 0] and h5["ast/truncated"][:].tolist() == [0, 0, 1, 0]
+        assert h5["ast/window"][:].tolist() == [0, 1, 1, 2] and h5["ast/pos_start"][:].tolist() == [1, 2, 0, 0]
         assert (h5["ast/last/mean"][[0, 2, 3]] == vec(3, 1)).all() and (h5["ast/last/mean"][1] == vec(1, 3)).all()
         assert h5["ast/first/mean"].chunks == (4, D) and h5["ast/first/mean"].shape == (4, D)
         assert h5["ast/tokens/offsets"][:].tolist() == [0, 2, 3, 7]  # continued across appends
@@ -163,7 +166,7 @@ def test_block_buffers_put_each_batch_at_its_regions():
     block.rows = [[1, 2, 3, 4], [5, 6, 7]]
     block.files = [(0, "train"), (1, "val")]
     block.jobs = [[(("ast", 4), 0, 2), (("ast", 1), 2, 4)], [(("ast", 0), 1, 3)]]
-    block.regions["ast"] = [(0, 2, 2, False), (1, 2, 2, False), (4, 2, 3, True)]
+    block.regions["ast"] = [(0, 2, 2, False, 1, 1, 0), (1, 2, 2, False, 0, 2, 0), (4, 2, 3, True, 0, 0, 0)]
     block.tokens["ast"] = {4: (0, 0, 0), 0: (1, 1, 0)}
     buf = BlockBuffers(block, [2], 2)
     Forward(IdModel(), device="cpu", bf16=False, pad_id=0, width=8, layers=[2], batch_tokens=4)(

@@ -36,7 +36,8 @@ class Block:
     rows: list = field(default_factory=list)      # window token rows, specials included
     files: list = field(default_factory=list)     # (file_id, split) per window
     jobs: list = field(default_factory=list)      # per window: ((mask, position), p0, p1) to pool
-    regions: dict = field(init=False)             # mask -> [(position, n_tokens, n_tokens_full, truncated)]
+    regions: dict = field(init=False)             # mask -> [(position, n_tokens, n_tokens_full, truncated,
+    #                                               row of /windows/input_ids, pos_start, ctx_start)]
     tokens: dict = field(init=False)              # mask -> {position: (row of /windows/input_ids, pos_start,
     #                                               ctx_start)} of the regions with per-token vectors
     n_files: int = 0                              # files with regions
@@ -66,9 +67,10 @@ class Block:
             p1 = min(b, e) - s + npre
             m, p = key
             self.jobs[local0 + wi].append((key, p0, p1))
-            self.regions[m].append((p, max(0, p1 - p0), b - a, bool(tr)))
+            place = (win_base + local0 + wi, p0, max(c, s) - s + npre)
+            self.regions[m].append((p, max(0, p1 - p0), b - a, bool(tr), *place))
             if p in subset[m]:
-                self.tokens[m][p] = (win_base + local0 + wi, p0, max(c, s) - s + npre)
+                self.tokens[m][p] = place
 
 
 def plan_block(recs: list[dict], teacher: Teacher, regions: Regions, win_base: int) -> Block:
@@ -138,7 +140,8 @@ def write_block(writer, block: Block, buffers: BlockBuffers, layer_index: dict[s
         slot = {ln: buffers.grid.index(li) for ln, li in layer_index.items()}
         writer.put_regions(m, np.array([x[0] for x in ro], dtype=np.int64),
                            n_tokens=[x[1] for x in ro], n_tokens_full=[x[2] for x in ro],
-                           truncated=[x[3] for x in ro],
+                           truncated=[x[3] for x in ro], window=[x[4] for x in ro], pos_start=[x[5] for x in ro],
+                           ctx_start=[x[6] for x in ro],
                            vectors={ln: (buffers.pooled[m][u, 0], buffers.pooled[m][u, 1]) for ln, u in slot.items()})
         tpos = sorted(buffers.tok_slot[m])
         if tpos:

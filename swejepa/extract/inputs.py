@@ -7,6 +7,7 @@ every teacher's file holds the same regions and the same token subset."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,21 @@ def select_files(mask_tables: dict, shard: int, n_shards: int, max_files: int | 
         rng = np.random.default_rng([seed, 7919])
         ids = np.sort(rng.permutation(ids)[:max_files])
     return {int(i) for i in ids if int(i) % n_shards == shard}
+
+
+def token_region_count(table, settings, student_examples: int, n_shards: int) -> int:
+    """How many regions of one shard's mask table get per-token vectors: every one, at most
+    ``extract.token_max_regions``, and — with ``extract.token_epochs`` — only as many as the
+    main students need to see each train region at most that often (``student_examples`` =
+    their steps x batch size, spread over the shards; the train share of the table scales
+    the train regions to all regions)."""
+    n = len(table)
+    k = n if settings.token_max_regions is None else min(n, int(settings.token_max_regions))
+    if settings.token_epochs is None or not student_examples or not n:
+        return k
+    share = max(float((table["split"] == "train").mean()), 1.0 / n)
+    need = math.ceil(student_examples / settings.token_epochs / n_shards / share)
+    return min(k, need)
 
 
 def token_subset(n_regions: int, k: int, seed: int, mask_rank: int) -> set[int]:
@@ -68,16 +84,19 @@ class Regions:
         return sorted(self.tables)
 
     @classmethod
-    def read(cls, mask_paths: dict, *, shard: int, n_shards: int, max_files: int | None, seed: int,
-             token_max_regions: int) -> "Regions":
+    def read(cls, mask_paths: dict, *, shard: int, n_shards: int, settings, seed: int,
+             student_examples: int = 0) -> "Regions":
+        """``settings``: the :class:`~swejepa.settings.ExtractSettings` (max_files and the
+        per-token set's size, :func:`token_region_count`)."""
         import pandas as pd
 
         tables = read_mask_tables(mask_paths)
-        files = select_files(tables, shard, n_shards, max_files, seed)
+        files = select_files(tables, shard, n_shards, settings.max_files, seed)
         for m, t in tables.items():
             tables[m] = t[t["file_id"].astype(int).isin(files)].reset_index(drop=True)
         n_in_table = {m: int(len(pd.read_csv(p, usecols=["file_id"]))) for m, p in mask_paths.items()}
-        subset = {m: token_subset(len(t), token_max_regions, seed, sorted(mask_paths).index(m))
+        subset = {m: token_subset(len(t), token_region_count(t, settings, student_examples, n_shards), seed,
+                                  sorted(mask_paths).index(m))
                   for m, t in tables.items()}
         masks = sorted(tables)
         by_file = {m: {fid: g.index.to_numpy() for fid, g in tables[m].groupby(tables[m]["file_id"].astype(int))}
@@ -86,6 +105,17 @@ class Regions:
                                                                      "sig_start_char"))
                  for m in masks}
         return cls(tables, n_in_table, files, subset, by_file, chars)
+
+    def token_storage_bytes(self, hidden_size: int, n_layers: int, chars_per_token: float = 3.0) -> int:
+        """Estimated bytes of the per-token vectors (fp16, every grid layer) before any
+        tokenisation: body characters / ``chars_per_token`` tokens per region (3 is on
+        the high side for code and byte-level BPE, so the estimate errs large)."""
+        n_tok = 0
+        for m, pos in self.token_subset.items():
+            start, end, _ = self.chars[m]
+            idx = np.fromiter(pos, dtype=np.int64, count=len(pos))
+            n_tok += int(np.ceil((end[idx] - start[idx]) / chars_per_token).sum()) if len(idx) else 0
+        return int(n_tok) * int(hidden_size) * 2 * int(n_layers)
 
     def token_spans(self, file_id: int, offsets: np.ndarray) -> tuple[list, list]:
         """Keys ``(mask, position)`` and token spans ``(ctx_start, start, end)`` of the

@@ -80,7 +80,7 @@ def root_attributes(spec: TeacherSpec, teacher: Teacher, precision: Precision, *
         "corpus_manifest_sha256": manifest_sha, "code_version": code_version(), "shard": shard,
         "n_shards": n_shards, "window": teacher.window, "is_causal": teacher.causal, "masks": json.dumps(masks),
         "max_files": -1 if st.max_files is None else int(st.max_files), "seed": seed,
-        "token_max_regions": int(st.token_max_regions),
+        "token_max_regions": -1 if st.token_max_regions is None else int(st.token_max_regions),
     }
 
 

@@ -30,9 +30,13 @@ from .writer import LatentWriter
 def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: dict, out_h5, report_path=None,
             manifest_path=None, bench_path=None, layout: Layout | str = "results", layers=LAYER_NAMES,
             settings: ExtractSettings = ExtractSettings(), seed: int = 0, shard: int = 0,
-            n_shards: int, log: Callable[[str], None] | None = None,
+            n_shards: int, student_examples: int = 0, log: Callable[[str], None] | None = None,
             forward: Callable[..., Forward] = Forward) -> dict:
     """Run one teacher over (a shard of) the corpus; write ``out_h5`` atomically.
+
+    ``student_examples``: the main students' steps x batch size, which sizes the per-token
+    set when ``settings.token_epochs`` is set. Stops before any forward when the per-token
+    vectors' estimated storage exceeds ``settings.token_storage_gb``.
 
     Returns the report dict (also written to ``report_path``, after ``out_h5`` is complete).
     ``forward`` builds the batch runner (:class:`Forward` or a subclass, called with its
@@ -47,8 +51,8 @@ def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: 
     resolve_source(teacher, layout, index)
     t_start = time.perf_counter()
     # 2. Regions of every mask, restricted to this shard's files; the seeded token subset.
-    regions = Regions.read(mask_paths, shard=shard, n_shards=n_shards, max_files=st.max_files, seed=seed,
-                           token_max_regions=st.token_max_regions)
+    regions = Regions.read(mask_paths, shard=shard, n_shards=n_shards, settings=st, seed=seed,
+                           student_examples=student_examples)
     device = pick_device(st.device)
     if device == "cpu":
         log(f"cpu memory settings: {bound_cpu_memory()}")
@@ -56,6 +60,16 @@ def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: 
     log(f"teacher {teacher.name}: L={loaded.n_layers} d={loaded.hidden_size} layers={loaded.layer_index} "
         f"causal={loaded.causal} window={loaded.window} (cap {loaded.cap}) specials={loaded.prefix}/{loaded.suffix} "
         f"device={device} files={len(regions.files)}")
+    storage = regions.token_storage_bytes(loaded.hidden_size, len(layers))
+    n_tok_regions = {m: len(s) for m, s in regions.token_subset.items()}
+    log(f"per-token vectors for {n_tok_regions} regions: ~{storage / 1e9:.2f} GB (limit "
+        f"extract.token_storage_gb = {st.token_storage_gb})")
+    if storage > st.token_storage_gb * 1e9:
+        raise TokenStorageError(
+            f"per-token vectors of {n_tok_regions} regions x {len(layers)} grid layers x d={loaded.hidden_size} "
+            f"would take ~{storage / 1e9:.1f} GB > extract.token_storage_gb = {st.token_storage_gb}: lower "
+            "extract.token_max_regions (or extract.token_epochs), and let the students compute their targets "
+            "with the teacher (student.targets: online), or raise the limit")
     # 3. Precision: bf16 autocast only where faster and faithful; record the check.
     precision = decide_precision(loaded, st, device, first_record(files_path, regions.files))
     log(f"precision check: {precision.record}")
@@ -84,6 +98,7 @@ def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: 
                               forward=fwd, tokens_forward_corpus=tokens_forward_corpus, stream_s=stream_s,
                               elapsed_s=time.perf_counter() - t_start, n_bench=len(items or []), regions=regions,
                               shard=shard, n_shards=n_shards, settings=st)
+        report["token_storage_gb_estimate"] = storage / 1e9
         for m, c in tally.per_mask.items():
             if c["n_truncated"]:
                 log(f"{m}: {c['n_truncated']} regions longer than a window: truncated (flag /{m}/truncated)")
@@ -107,6 +122,10 @@ def _extract_block(recs: list[dict], loaded: Teacher, regions: Regions, fwd: For
     buffers = BlockBuffers(block, loaded.grid, loaded.hidden_size)
     fwd(block.rows, block.jobs, buffers.sink)
     write_block(writer, block, buffers, loaded.layer_index)
+
+
+class TokenStorageError(RuntimeError):
+    """The per-token vectors would exceed ``extract.token_storage_gb`` (nothing computed)."""
 
 
 class Interrupted(BaseException):

@@ -3,7 +3,8 @@ the README's data contract ("Data layout", ``latents/``). Every dataset and root
 of the contract is created here, nowhere else:
 
 * ``/{mask}/region_index`` int64 ``[n]``, ``/{mask}/n_tokens``, ``/{mask}/n_tokens_full``
-  int32 ``[n]``, ``/{mask}/truncated`` bool ``[n]``;
+  int32 ``[n]``, ``/{mask}/truncated`` bool ``[n]``, and every region's placement
+  ``/{mask}/{window, pos_start, ctx_start}`` int32 ``[n]`` (-1: no window);
 * ``/{mask}/{layer}/{mean,last}`` fp16 ``[n, d]`` (chunked by 256 regions);
 * ``/{mask}/tokens/{region_sel (int64), window, pos_start, ctx_start (int32)}`` ``[m]``,
   ``/{mask}/tokens/offsets`` int64 ``[m+1]``, ``/{mask}/tokens/{layer}`` fp16 ``[T, d]``;
@@ -84,6 +85,9 @@ class LatentWriter:
         self.ds[m, "n_tokens"] = g.create_dataset("n_tokens", shape=(n,), dtype=np.int32)
         self.ds[m, "n_tokens_full"] = g.create_dataset("n_tokens_full", shape=(n,), dtype=np.int32)
         self.ds[m, "truncated"] = g.create_dataset("truncated", shape=(n,), dtype=bool)
+        # placement of every region (-1: none, e.g. not extracted); online targets read it
+        for name in ("window", "pos_start", "ctx_start"):
+            self.ds[m, name] = g.create_dataset(name, data=np.full(n, -1, np.int32))
         for ln in self.layers:
             for pool in POOLS:
                 self.ds[m, ln, pool] = g.create_dataset(f"{ln}/{pool}", shape=(n, d), dtype=np.float16,
@@ -115,9 +119,13 @@ class LatentWriter:
         _append(self.ds["windows", "split"], np.array([str(x[1]).encode() for x in files], dtype="S5"))
 
     # ------------------------------------------------------------------ regions
-    def put_regions(self, m: str, pos: np.ndarray, *, n_tokens, n_tokens_full, truncated, vectors: dict) -> None:
-        """Rows ``pos`` (increasing) of mask ``m``: counts, flags and ``vectors``
+    def put_regions(self, m: str, pos: np.ndarray, *, n_tokens, n_tokens_full, truncated, window, pos_start,
+                    ctx_start, vectors: dict) -> None:
+        """Rows ``pos`` (increasing) of mask ``m``: counts, flags, placement (window row,
+        first region token, first signature token) and ``vectors``
         ``{layer: (mean [k, d], last [k, d])}``."""
+        for name, val in (("window", window), ("pos_start", pos_start), ("ctx_start", ctx_start)):
+            _put(self.ds[m, name], pos, np.asarray(val, dtype=np.int32))
         _put(self.ds[m, "n_tokens"], pos, np.asarray(n_tokens, dtype=np.int32))
         _put(self.ds[m, "n_tokens_full"], pos, np.asarray(n_tokens_full, dtype=np.int32))
         _put(self.ds[m, "truncated"], pos, np.asarray(truncated, dtype=bool))

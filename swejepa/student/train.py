@@ -351,11 +351,27 @@ def _optimizer(model, tc, device: str) -> torch.optim.Optimizer:
 
 
 def _data_digest(data: StudentData) -> str:
-    """Shapes and a strided sample of the inputs and targets: other latents, other digest."""
+    """Shapes and a strided sample of the inputs and targets (online targets: the teacher
+    and layer they come from): other latents, other digest."""
     h = hashlib.sha256(repr((data.input_ids.shape, data.targets.shape, data.vocab_size)).encode())
-    for a in (data.input_ids, data.offsets, data.targets):
+    stored = isinstance(data.targets, np.ndarray)
+    for a in (data.input_ids, data.offsets) + ((data.targets,) if stored else ()):
         h.update(np.ascontiguousarray(a[:: max(1, len(a) // 1024)]).tobytes())
+    if not stored:
+        h.update(str(getattr(data.targets, "digest", type(data.targets).__name__)).encode())
     return h.hexdigest()[:16]
+
+
+def target_budget(data: StudentData, train_pool: np.ndarray, cfg: StudentSettings, steps: int) -> dict:
+    """How often the student saw its training targets: the distinct train regions and
+    target tokens (each example predicts a region's first ``max_targets`` tokens) and the
+    epochs over them (steps x batch size / regions) — a student that sees each region
+    hundreds of times can memorise its targets."""
+    n_tok = np.diff(data.offsets)[train_pool] if len(train_pool) else np.zeros(0, np.int64)
+    n_regions = int(len(train_pool))
+    return {"targets": "stored" if isinstance(data.targets, np.ndarray) else "online",
+            "target_regions": n_regions, "target_tokens": int(np.minimum(n_tok, cfg.max_targets).sum()),
+            "epochs": float(steps * cfg.train.batch_size / n_regions) if n_regions else float("nan")}
 
 
 def _resume(run: _Run, prog: _Progress) -> None:
@@ -458,6 +474,7 @@ def _finish(run: _Run, prog: _Progress, session_start: float) -> dict:
             "world_size": run.world, "device": run.device, "dtype": run.cfg.train.dtype,
             "mean_tokens_per_s": float(np.mean([r["tokens_per_s"] for r in rows if "tokens_per_s" in r] or [0])),
             "checkpoints": sorted(p.name for p in (out_dir / "ckpts").glob("step*.pt")),
+            **target_budget(run.data, run.train_pool, run.cfg, prog.step),
         }
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     if run.dist is not None:
@@ -474,14 +491,19 @@ def main(argv=None) -> int:
     per GPU); ``job.json`` holds cfg, latents, out_dir, resume_dir, seed, time_budget_s."""
     import sys
 
+    from ..layout import Layout
     from ..runtime import setup_logging
-    from .data import load_student_data
+    from ..settings import TeacherSpec
+    from .targets import load_targets_data
 
     argv = sys.argv[1:] if argv is None else argv
     job = json.loads(Path(argv[0]).read_text())
     log = setup_logging(None, name=f"swejepa.student.rank{os.environ.get('RANK', '0')}")
     cfg = StudentSettings.from_dict(job["cfg"])
-    data = load_student_data(job["latents"], cfg.mask, cfg.target_layer)
+    online = cfg.targets == "online"  # the teacher that computes the targets comes with the job then
+    data = load_targets_data(cfg, job["latents"], teacher=TeacherSpec.from_dict(job["teacher"]) if online else None,
+                             layout=Layout(**job["layout"]) if online else "results",
+                             index=int(job["index"]) if online else None)
     try:
         train_student(cfg, data, job["out_dir"], resume_dir=job["resume_dir"], seed=int(job["seed"]),
                       time_budget_s=job.get("time_budget_s"), log=log)
