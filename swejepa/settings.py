@@ -337,7 +337,9 @@ class StudentModel(Section):
 
 @dataclass(frozen=True)
 class StudentTrain(Section):
-    loss: Literal["l1", "l2"] = opt("l1", "")
+    loss: Literal["l1", "l2", "smooth_l1", "cosine"] = opt(
+        "l1", "per-token regression loss: l1 | l2 (mean squared error) | smooth_l1 (Huber, beta 1) | cosine "
+              "(1 - cosine similarity)")
     contrastive_weight: float = opt(0.1, "InfoNCE(predictions, targets) over the batch's masked tokens; plain "
                                          "L1 collapsed (README, Phase 1)", minimum=0)
     contrastive_temperature: float = opt(0.1, "", exclusiveMinimum=0)

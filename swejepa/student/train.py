@@ -68,13 +68,25 @@ def normalise_targets(t: torch.Tensor, how: str) -> torch.Tensor:
     raise ValueError(f"target_norm must be 'layernorm' or 'none', got {how!r}")
 
 
+LOSSES = ("l1", "l2", "smooth_l1", "cosine")
+
+
 def token_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-token loss ``[...]`` (mean over the latent dimension)."""
+    """Per-token loss ``[...]`` over the latent dimension (broadcasts over leading dims):
+    ``l1`` mean absolute error; ``l2`` mean squared error; ``smooth_l1`` Huber with beta 1
+    (mean); ``cosine`` 1 - cosine similarity (scale-free: LLM-JEPA, arXiv 2509.14252, found
+    it trains where a plain L2 distance collapses)."""
+    d = pred - target
     if kind == "l1":
-        return (pred - target).abs().mean(-1)
+        return d.abs().mean(-1)
     if kind == "l2":
-        return (pred - target).pow(2).mean(-1)
-    raise ValueError(f"loss must be 'l1' or 'l2', got {kind!r}")
+        return d.pow(2).mean(-1)
+    if kind == "smooth_l1":
+        a = d.abs()
+        return torch.where(a < 1.0, 0.5 * a * a, a - 0.5).mean(-1)
+    if kind == "cosine":
+        return 1.0 - F.cosine_similarity(pred, target, dim=-1)
+    raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
 
 
 def info_nce(p: torch.Tensor, t: torch.Tensor, temperature: float, max_tokens: int,
