@@ -23,6 +23,13 @@ from swejepa.settings import Settings
 # Rejects unknown keys, wrong types and impossible values, naming each key, before any
 # job is scheduled.
 SETTINGS = Settings.from_config(config)
+
+# preflight: stop here, before any job, when the requested targets need a tool this
+# machine lacks (latexmk for the PDF); -n and other no-job modes only warn.
+from swejepa.preflight import check_workflow
+
+check_workflow(SETTINGS, workflow)
+
 PLAN = build_plan(SETTINGS)
 LAYOUT = PLAN.layout
 

@@ -25,6 +25,9 @@ rule decoder_prepare:
         student=PLAN.student_recipe().to_dict(),
         tokenizer_dir=lambda wc: PLAN.teacher_model_dir(wc.teacher),
         seed=SETTINGS.seed,
+        teacher=lambda wc: SETTINGS.teacher(wc.teacher).to_dict(),
+        index=lambda wc: SETTINGS.teacher_index(wc.teacher),
+        layout=LAYOUT.to_dict(),
     wildcard_constraints:
         teacher=alternatives([PLAN.decoder_teacher] if PLAN.decoder_on else []),
     threads: 1

@@ -18,6 +18,8 @@ rule extract:
         masks=list(SETTINGS.masks.strategies),
         layers=list(SETTINGS.grid.layers),
         extract=SETTINGS.extract.job().to_dict(),
+        # sizes the per-token set only with extract.token_epochs (else 0: no rerun when students change)
+        student_examples=PLAN.student_examples if SETTINGS.extract.token_epochs else 0,
         seed=SETTINGS.seed,
     wildcard_constraints:
         teacher=alternatives(PLAN.teachers),

@@ -9,23 +9,14 @@
 #   results/paper/main.pdf                   latexmk (needs TeX; see LATEX_INSTALL_HELP)
 #   results/paper/report/{figures,tables}/   browsable copies for `snakemake --report`
 #
-# Without TeX, `snakemake -c2` builds everything else, then the PDF job fails at once
-# with install instructions; `snakemake -c2 paper_sources` (or paper.pdf: false)
-# builds everything except the PDF.
+# Without TeX, a run whose targets need the PDF stops at parse time, before any job
+# (swejepa/preflight.py, called in the Snakefile), naming what to install;
+# `snakemake -c2 paper_sources` (or paper.pdf: false) builds everything except the PDF.
 import shlex as _shlex
-import shutil as _shutil
 from swejepa import paper as _paper
 
 PAPER_SECTIONS = _paper.SECTION_KEYS + [_paper.OTHER.key]
 PAPER_GIT = _paper.git_info(workflow.basedir)
-
-
-if SETTINGS.paper.pdf and not _shutil.which("latexmk") and \
-        "conda" not in str(getattr(workflow.deployment_settings, "deployment_method", "")).lower():
-    print("NOTE: latexmk not found; results/paper/main.pdf cannot be built (every other "
-          "output can). Install TeX: apt-get install -y latexmk texlive-latex-recommended "
-          "texlive-latex-extra lmodern texlive-science (or use --sdm conda), or request "
-          "the target `paper_sources`.", file=sys.stderr)
 
 
 rule paper_corpus_macros:

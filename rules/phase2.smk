@@ -29,6 +29,7 @@
 rule phase2_teachers_train:
     input:
         latents=lambda wc: PLAN.latent_files(wc.teacher),
+        model=lambda wc: PLAN.built_model(wc.teacher),  # online targets load the teacher
     output:
         final=f"{LAYOUT.phase2_teachers_dir()}/final.pt",
         metrics=f"{LAYOUT.phase2_teachers_dir()}/metrics.csv",
@@ -37,6 +38,9 @@ rule phase2_teachers_train:
     params:
         student=PLAN.student_recipe().to_dict(),
         seed=lambda wc: int(wc.seed),
+        teacher=lambda wc: SETTINGS.teacher(wc.teacher).to_dict(),
+        index=lambda wc: SETTINGS.teacher_index(wc.teacher),
+        layout=LAYOUT.to_dict(),
     wildcard_constraints:
         teacher=alternatives(PLAN.teachers),
         seed=r"\d+",
@@ -169,9 +173,9 @@ rule phase2_eval:
         seed=lambda wc: int(wc.seed),
         layout=LAYOUT.to_dict(),
     wildcard_constraints:
-        kind="teachers|alloc|curve",
+        kind="teachers|compute|curve",
         seed=r"\d+",
-        point=r"[^/]+(/[^/]+)?",   # teachers: {teacher}; alloc: {teacher}/p{pct}; curve: {teacher}/step{N}
+        point=r"[^/]+(/[^/]+)?",   # teachers: {teacher}; compute: {teacher}/p{pct}; curve: {teacher}/step{N}
     threads: 2
     log:
         LAYOUT.log("phase2_eval", "{kind}/seed{seed}/{point}"),
@@ -189,7 +193,7 @@ rule phase2_eval:
 rule phase2_report:
     input:
         teachers=PLAN.teachers21_jsons(),
-        alloc=PLAN.compute_eval_jsons(),
+        compute=PLAN.compute_eval_jsons(),
         curve=[pt.json for pt in PLAN.curve_points],
         curve_dirs=[LAYOUT.phase2_snapshots(ct) for ct in PLAN.compute_teachers],
         teacher_info=[LAYOUT.teacher_train_info(ct) for ct in PLAN.compute_teachers if not PLAN.finetunes(ct)],
@@ -201,8 +205,8 @@ rule phase2_report:
         table22=LAYOUT.table("exp22_compute"),
         fig21=LAYOUT.figure("exp21_teachers"),
         fig21_png=LAYOUT.figure("exp21_teachers", "png"),
-        fig22_alloc=LAYOUT.figure("exp22_allocation"),
-        fig22_alloc_png=LAYOUT.figure("exp22_allocation", "png"),
+        fig22_compute=LAYOUT.figure("exp22_allocation"),
+        fig22_compute_png=LAYOUT.figure("exp22_allocation", "png"),
         fig22_curve=LAYOUT.figure("exp22_undertrained"),
         fig22_curve_png=LAYOUT.figure("exp22_undertrained", "png"),
         macros=LAYOUT.macros("phase2"),

@@ -15,6 +15,7 @@
 rule student_train:
     input:
         latents=lambda wc: PLAN.latent_files(wc.teacher),
+        model=lambda wc: PLAN.built_model(wc.teacher),  # online targets load the teacher
     output:
         final=LAYOUT.student_final(),
         metrics=LAYOUT.student_file("metrics.csv"),
@@ -26,6 +27,9 @@ rule student_train:
         time_budget_s=SETTINGS.student.time_budget_s,
         gpus=SETTINGS.student.gpus,
         resume_dir=lambda wc: LAYOUT.student_resume(wc.teacher, wc.variant),
+        teacher=lambda wc: SETTINGS.teacher(wc.teacher).to_dict(),
+        index=lambda wc: SETTINGS.teacher_index(wc.teacher),
+        layout=LAYOUT.to_dict(),
     wildcard_constraints:
         teacher=alternatives(PLAN.student_teachers),
         variant=alternatives(["main", *PLAN.student_variants]),

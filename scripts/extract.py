@@ -20,5 +20,6 @@ extract(
     seed=p.seed,
     shard=int(snakemake.wildcards.shard),
     n_shards=int(snakemake.wildcards.nshards),
+    student_examples=int(p.student_examples),
     log=log.info,
 )

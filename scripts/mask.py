@@ -13,4 +13,6 @@ rows, report = mask_corpus(files, snakemake.wildcards.mask, snakemake.params.min
 with atomic_path(snakemake.output.regions) as tmp:
     pd.DataFrame(rows, columns=FIELDS).to_csv(tmp, index=False)
 write_text_atomic(snakemake.output.report, json.dumps(report, indent=1) + "\n")
-log.info("%s", report)
+log.info("%s", {k: v for k, v in report.items() if k != "skipped_files"})
+for s in report["skipped_files"]:
+    log.warning("not masked: %s (%s: %s)", s["path"], s["reason"], s["detail"])

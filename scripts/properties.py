@@ -14,4 +14,6 @@ rows, report = corpus_properties(files, regions)
 with atomic_path(snakemake.output.properties) as tmp:
     pd.DataFrame(rows, columns=COLUMNS).to_csv(tmp, index=False)
 write_text_atomic(snakemake.output.report, json.dumps(report, indent=1, sort_keys=True) + "\n")
-log.info("%s", report)
+log.info("%s", {k: v for k, v in report.items() if k != "skipped_functions"})
+for s in report["skipped_functions"][:50]:
+    log.warning("no properties: %s %s (%s: %s)", s["path"], s["qualname"], s["reason"], s["detail"])

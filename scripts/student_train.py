@@ -6,9 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from swejepa.layout import Layout
 from swejepa.runtime import set_threads, setup_logging
-from swejepa.settings import StudentSettings
-from swejepa.student.data import load_student_data
+from swejepa.settings import StudentSettings, TeacherSpec
+from swejepa.student.targets import load_targets_data
 from swejepa.student.train import Interrupted, train_student
 
 log = setup_logging(snakemake.log[0])
@@ -20,7 +21,8 @@ if int(p.gpus) > 1 and "WORLD_SIZE" not in os.environ:
     spec.parent.mkdir(parents=True, exist_ok=True)
     spec.write_text(json.dumps({"cfg": dict(p.student), "latents": list(snakemake.input.latents),
                                 "out_dir": str(out_dir), "resume_dir": str(resume_dir), "seed": p.seed,
-                                "time_budget_s": p.time_budget_s}))
+                                "time_budget_s": p.time_budget_s, "teacher": dict(p.teacher),
+                                "layout": dict(p.layout), "index": int(p.index)}))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={int(p.gpus)}",
            "-m", "swejepa.student.train", str(spec)]
     log.info("launching DDP: %s", " ".join(cmd))
@@ -28,7 +30,8 @@ if int(p.gpus) > 1 and "WORLD_SIZE" not in os.environ:
 
 set_threads(snakemake.threads)
 student = StudentSettings.from_dict(p.student)
-data = load_student_data(snakemake.input.latents, student.mask, student.target_layer)
+data = load_targets_data(student, snakemake.input.latents, teacher=TeacherSpec.from_dict(p.teacher),
+                         layout=Layout(**p.layout), index=int(p.index))
 try:
     train_student(student, data, out_dir, resume_dir=resume_dir, seed=p.seed, time_budget_s=p.time_budget_s, log=log)
 except Interrupted as e:

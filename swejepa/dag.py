@@ -205,6 +205,13 @@ class Plan:
         return st
 
     @property
+    def student_examples(self) -> int:
+        """Examples the main students train on: steps x batch size (each example is one
+        region's masked tokens)."""
+        tr = self.settings.student.train
+        return int(tr.max_steps) * int(tr.batch_size)
+
+    @property
     def student_design(self) -> dict:
         st = self.settings.student
         return {"positions": st.model.positions, "context": st.context, "predictor": st.model.predictor,
@@ -325,7 +332,7 @@ class Plan:
                 for ct in self.compute_teachers for sd in self.compute_seeds for s in self.curve_steps(ct)]
 
     def compute_eval_jsons(self) -> list[str]:
-        return [self.layout.phase2_eval("alloc", s, f"{ct}/p{p}") for ct in self.compute_teachers
+        return [self.layout.phase2_eval("compute", s, f"{ct}/p{p}") for ct in self.compute_teachers
                 for s in self.compute_seeds for p in self.compute_pcts]
 
     def teachers21_jsons(self) -> list[str]:
@@ -370,7 +377,7 @@ class Plan:
         if kind == "teachers":
             if point != "untrained":
                 inp["final"] = self.p2_student_final(point, seed)
-        elif kind == "alloc":
+        elif kind == "compute":
             teacher, pct = self._split(point)
             inp["final"] = f"{lay.phase2_compute_dir(teacher, seed, pct[1:])}/final.pt"
         else:  # curve

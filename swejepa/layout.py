@@ -228,7 +228,7 @@ class Layout:
         return self.phase2("compute", "curve", teacher, f"seed{seed}", f"step{step}")
 
     def phase2_eval(self, kind=W["kind"], seed=W["seed"], point=W["point"]) -> str:
-        """The evaluation of one Phase-2 student; kind: teachers | alloc | curve."""
+        """The evaluation of one Phase-2 student; kind: teachers | compute | curve."""
         return self.phase2("eval", kind, f"seed{seed}", f"{point}.json")
 
     # ------------------------------------------------------------------ paper

@@ -127,8 +127,15 @@ def _parser():
     return tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
 def parse(text: str | bytes):
+    """tree-sitter parse. A lone ``\r`` ends a line for CPython but not for
+    tree-sitter-python; it is given ``\n`` instead (same length: offsets unchanged)."""
     data = text.encode("utf-8") if isinstance(text, str) else text
+    if b"\r" in data:
+        data = _LONE_CR.sub(b"\n", data)
     return _parser().parse(data)
 
 
@@ -409,12 +416,34 @@ def _find_colon(text: str, pos: int) -> int:
 STRATEGIES = {"ast": ast_regions, "regex": regex_regions}
 
 
+BOM = "\ufeff"
+
+
+def _shift(r: Region, n: int) -> Region:
+    d = asdict(r)
+    for k in ("sig", "doc", "body"):
+        for e in ("start", "end"):
+            key = f"{k}_{e}_char"
+            if d[key] >= 0:
+                d[key] += n
+    return Region(**d)
+
+
 def mask_file(text: str, strategy: str, file_id: int = 0, split: str = "", package: str = "",
               min_body_lines: int = 0) -> tuple[list[dict], dict]:
-    """Regions of one file; bodies shorter than ``min_body_lines`` are dropped (counted;
-    0 keeps all — the workflow passes ``masks.min_body_lines``)."""
+    """Regions of one file (rows of the regions table) and counts of what was dropped.
+    Offsets are into ``text`` exactly as given; a leading byte-order mark (kept in
+    ``content``) is not code: the strategies see the text after it, and every offset is
+    shifted back by it (one character, three UTF-8 bytes). Bodies shorter than
+    ``min_body_lines`` are dropped and counted (0 keeps all; the workflow passes
+    ``masks.min_body_lines``)."""
     t = Text(text)
-    regions, dropped = STRATEGIES[strategy](text, t)
+    if text.startswith(BOM):
+        rest = text[1:]
+        regions, dropped = STRATEGIES[strategy](rest, Text(rest))
+        regions = [_shift(r, 1) for r in regions]
+    else:
+        regions, dropped = STRATEGIES[strategy](text, t)
     rows = to_rows(regions, t, file_id, split, package)
     keep = [r for r in rows if r["body_lines"] >= min_body_lines]
     dropped = dict(dropped)
@@ -423,13 +452,26 @@ def mask_file(text: str, strategy: str, file_id: int = 0, split: str = "", packa
 
 
 def mask_corpus(files: list[dict], strategy: str, min_body_lines: int = 0):
-    """Regions of every file (in file order), and a report of counts."""
+    """Regions of every file (in file order), and a report of counts.
+
+    A file the strategy cannot process contributes no regions and is listed in the
+    report's ``skipped_files`` (file_id, path, reason, detail; ``n_skipped_files``);
+    the other files are unaffected."""
     import collections
+
+    from .parsing import failure_reason, recursion_budget
 
     rows, dropped, kinds = [], collections.Counter(), collections.Counter()
     n_files_with = 0
+    skipped = []
     for f in files:
-        r, d = mask_file(f["content"], strategy, f["file_id"], f["split"], f["package"], min_body_lines)
+        try:
+            with recursion_budget():
+                r, d = mask_file(f["content"], strategy, f["file_id"], f["split"], f["package"], min_body_lines)
+        except Exception as exc:  # noqa: BLE001 -- one bad file must not stop the stage
+            reason, detail = failure_reason(exc)
+            skipped.append({"file_id": f["file_id"], "path": f.get("path", ""), "reason": reason, "detail": detail})
+            continue
         rows.extend(r)
         dropped.update(d)
         kinds.update(x["kind"] for x in r)
@@ -447,6 +489,8 @@ def mask_corpus(files: list[dict], strategy: str, min_body_lines: int = 0):
         "n_files": len(files),
         "n_files_with_regions": n_files_with,
         "dropped": dict(sorted(dropped.items())),
+        "n_skipped_files": len(skipped),
+        "skipped_files": skipped,
     }
     return rows, report
 

@@ -308,7 +308,10 @@ def config_hash(config: dict) -> str:
 
 
 def git_info(repo: str | os.PathLike) -> dict:
-    """``{"commit": sha or "unknown", "dirty": bool or None}`` of the code checkout."""
+    """``{"commit": sha or "unknown", "dirty": bool or None}`` of the code checkout.
+
+    ``dirty``: a tracked file is modified or staged. Untracked files never count (the
+    README's ``.venv/``, build leftovers), ignored or not (tests/test_fresh_machine.py)."""
     def run(*args):
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
                               timeout=30, check=True).stdout.strip()

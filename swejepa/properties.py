@@ -34,9 +34,11 @@ counted in the enclosing function (radon's complexity follows radon's own rules)
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
-import warnings
 from collections import Counter
+
+from .parsing import failure_reason, parse_python, recursion_budget
 
 PRIMITIVE_TYPES = {"int", "float", "str", "bool", "bytes", "complex", "bytearray", "Literal", "LiteralString"}
 COLLECTION_TYPES = {
@@ -159,10 +161,8 @@ def _annotation_category(ann) -> str:
         if ann.value is None:
             return "none"
         if isinstance(ann.value, str):
-            try:
-                return _annotation_category(ast.parse(ann.value, mode="eval").body)
-            except SyntaxError:
-                return "custom"
+            sub, _ = parse_python(ann.value, mode="eval")
+            return _annotation_category(sub.body) if sub is not None else "custom"
         return "custom"
     if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):  # X | None
         cats = [_annotation_category(ann.left), _annotation_category(ann.right)]
@@ -308,87 +308,178 @@ def radon_complexity_by_line(tree) -> dict[int, int]:
     return out
 
 
+# radon's raw analysis re-tokenizes a growing buffer for every line of a multi-line
+# token or statement: quadratic in its length (a 2000-line docstring takes ~6 s, 50000
+# lines about an hour). Definitions longer than this many lines are counted in one
+# tokenize pass instead (the longest stdlib function has 386 lines).
+RADON_MAX_LINES = 1000
+
+
 def sloc(source: str) -> int:
+    """radon's source lines of code of a definition (``raw.analyze(...).sloc``); for
+    definitions over ``RADON_MAX_LINES`` lines, the same definition computed in linear
+    time (:func:`sloc_linear`)."""
     from radon.raw import analyze
 
+    if source.count("\n") + source.count("\r") > RADON_MAX_LINES:
+        return sloc_linear(source)
     try:
         return analyze(textwrap.dedent(source)).sloc
     except Exception:  # tokenize errors on odd indentation: count non-blank, non-comment lines
-        return sum(1 for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#"))
+        return _sloc_plain(source)
 
 
-def file_properties(content: str, regions: list[dict]) -> tuple[list[dict], int]:
+def _sloc_plain(source: str) -> int:
+    return sum(1 for ln in _py_lines(source) if ln.strip() and not ln.strip().startswith("#"))
+
+
+def sloc_linear(source: str) -> int:
+    """Physical lines with code, as radon counts them, in one tokenize pass: lines of
+    logical lines that are not only a string (docstrings) or only comments, blank lines
+    excluded."""
+    import io
+    import tokenize
+
+    text = textwrap.dedent(source)
+    rows = text.splitlines()
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return _sloc_plain(source)
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+    n, group = 0, []
+    for tok in toks:
+        if tok.type not in skip:
+            group.append(tok)
+        if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER) and group:
+            if not (len(group) == 1 and group[0].type == tokenize.STRING):
+                first, last = group[0].start[0], group[-1].end[0]
+                n += sum(1 for r in range(first, last + 1) if r - 1 < len(rows) and rows[r - 1].strip())
+            group = []
+    return n
+
+
+def _py_lines(content: str) -> list[str]:
+    """Lines as CPython numbers them (``\n``, ``\r\n`` or ``\r``; not form feeds or the
+    other separators ``str.splitlines`` knows), ends kept."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", content)
+
+
+def _snippet_function(lines: list[str], r: dict, src: str):
+    """The region's function parsed on its own (file does not parse): ``(fn, cc)``, or
+    ``(None, (reason, detail))``."""
+    first = int(r["def_line"]) - 1 - src[: max(src.find("def"), 0)].count("\n")
+    snippet = textwrap.dedent("".join(lines[max(first, 0): int(r["end_line"])]))
+    sub, why = parse_python(snippet)
+    if sub is None:
+        return None, why
+    fn = next((n for n in ast.walk(sub) if isinstance(n, FuncNode)), None)
+    if fn is None:
+        return None, ("syntax_error", "no function definition in the region's lines")
+    return fn, radon_complexity_by_line(sub)
+
+
+def file_properties(content: str, regions: list[dict], skipped: list | None = None,
+                    path: str = "") -> tuple[list[dict], int]:
     """Properties of the function regions of one file. Returns rows and the number of
-    functions whose properties could not be computed (file and snippet unparsable)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            tree = ast.parse(content)
-        except (SyntaxError, ValueError, RecursionError):
-            tree = None
-    lines = content.splitlines(keepends=True)
-    by_line = {}
-    cc = {}
-    mod_imports: set[str] = set()
-    if tree is not None:
-        for n in ast.walk(tree):
-            if isinstance(n, FuncNode):
-                by_line[n.lineno] = n
-        cc = radon_complexity_by_line(tree)
-        mod_imports = imported_names(tree)  # imports anywhere in the module bind names
-    rows, failed = [], 0
-    for r in regions:
-        fn = by_line.get(int(r["def_line"]))
-        src = content[r["sig_start_char"]: r["body_end_char"]]
-        local_cc = cc
-        if fn is None:  # file does not parse: try the function on its own
-            snippet = textwrap.dedent("".join(lines[int(r["def_line"]) - 1 - src[: src.find("def")].count("\n"):
-                                                   int(r["end_line"])]))
+    functions whose properties could not be computed (row with ``parse_ok`` false).
+
+    Nothing here raises on odd input: a file CPython cannot parse falls back to each
+    function's own lines; a function that still fails (syntax, recursion budget, parser
+    memory) is a counted skip, appended to ``skipped`` as ``{func_key, file_id, path,
+    qualname, reason, detail}``. Parsing and the tree walks run within the recursion
+    budget of :mod:`swejepa.parsing`."""
+    skipped = [] if skipped is None else skipped
+    with recursion_budget():
+        tree, file_why = parse_python(content)
+        lines = _py_lines(content)
+        by_line = {}
+        cc: dict[int, int] = {}
+        mod_imports: set[str] = set()
+        if tree is not None:
+            for n in ast.walk(tree):
+                if isinstance(n, FuncNode):
+                    by_line[n.lineno] = n
+            mod_imports = imported_names(tree)  # imports anywhere in the module bind names
             try:
-                sub = ast.parse(snippet)
-                fn = next(n for n in ast.walk(sub) if isinstance(n, FuncNode))
-                local_cc = radon_complexity_by_line(sub)
-            except (SyntaxError, StopIteration, ValueError):
-                fn = None
-        row = {"func_key": r["func_key"], "file_id": r["file_id"], "qualname": r["qualname"],
-               "split": r["split"], "package": r["package"]}
-        if fn is None:
-            failed += 1
-            rows.append({**row, "parse_ok": False})
-            continue
-        if fn.lineno not in local_cc:  # e.g. methods of a class nested in a function: radon skips them
-            local_cc = {**local_cc, **radon_complexity_by_line(ast.Module(body=[fn], type_ignores=[]))}
-        nodes = list(own_nodes(fn))
-        row.update(
-            cyclomatic=local_cc.get(fn.lineno),
-            n_branches=count_branches(fn, nodes),
-            n_loops=count_loops(fn, nodes),
-            return_category=return_category(fn, nodes),
-            side_effects=has_side_effects(fn, nodes),
-            n_external_calls=count_external_calls(fn, mod_imports, nodes),
-            loc=sloc(src),
-            parse_ok=True,
-        )
-        rows.append(row)
+                cc = radon_complexity_by_line(tree)
+            except Exception:  # noqa: BLE001 -- e.g. recursion in radon's visitor: per function below
+                cc = {}
+        rows, failed = [], 0
+        for r in regions:
+            row = {"func_key": r["func_key"], "file_id": r["file_id"], "qualname": r["qualname"],
+                   "split": r["split"], "package": r["package"]}
+            try:
+                row.update(_function_row(r, content, lines, by_line, cc, mod_imports))
+            except _Skip as sk:
+                row.update(_failed(skipped, r, path, sk.why))
+            except Exception as exc:  # noqa: BLE001 -- one function must not stop the stage
+                row.update(_failed(skipped, r, path, failure_reason(exc)))
+            if not row["parse_ok"]:
+                failed += 1
+            rows.append(row)
     return rows, failed
 
 
+class _Skip(Exception):
+    def __init__(self, why):
+        self.why = why
+
+
+def _failed(skipped: list, r: dict, path: str, why) -> dict:
+    skipped.append({"func_key": r["func_key"], "file_id": r["file_id"], "path": path, "qualname": r["qualname"],
+                    "reason": why[0], "detail": why[1]})
+    return {"parse_ok": False}
+
+
+def _function_row(r, content, lines, by_line, cc, mod_imports) -> dict:
+    fn = by_line.get(int(r["def_line"]))
+    src = content[int(r["sig_start_char"]): int(r["body_end_char"])]
+    local_cc = cc
+    if fn is None:  # file does not parse: try the function on its own
+        fn, got = _snippet_function(lines, r, src)
+        if fn is None:
+            raise _Skip(got)
+        local_cc = got
+    if fn.lineno not in local_cc:  # radon skips e.g. methods of a class nested in a function
+        local_cc = {**local_cc, **radon_complexity_by_line(ast.Module(body=[fn], type_ignores=[]))}
+    nodes = list(own_nodes(fn))
+    return dict(
+        cyclomatic=local_cc.get(fn.lineno),
+        n_branches=count_branches(fn, nodes),
+        n_loops=count_loops(fn, nodes),
+        return_category=return_category(fn, nodes),
+        side_effects=has_side_effects(fn, nodes),
+        n_external_calls=count_external_calls(fn, mod_imports, nodes),
+        loc=sloc(src),
+        parse_ok=True,
+    )
+
+
 def corpus_properties(files: list[dict], regions) -> tuple[list[dict], dict]:
-    """Properties of every function/method region; ``regions`` is the ast regions table."""
+    """Properties of every function/method region; ``regions`` is the ast regions table.
+
+    The report counts the functions whose properties could not be computed
+    (``n_unparsable``, by reason in ``skipped_by_reason``) and lists each with its path
+    and reason (``skipped_functions``); their rows stay in the table with ``parse_ok``
+    false, so the table keeps one row per function region."""
     import pandas as pd
 
     regions = pd.DataFrame(regions)
-    regions = regions[regions["kind"].isin(["function", "method"])]
-    by_file = {fid: g.to_dict("records") for fid, g in regions.groupby("file_id", sort=False)}
-    rows, failed = [], 0
+    if len(regions):
+        regions = regions[regions["kind"].isin(["function", "method"])]
+    by_file = {fid: g.to_dict("records") for fid, g in regions.groupby("file_id", sort=False)} if len(regions) else {}
+    rows, failed, skipped = [], 0, []
     for f in files:
         regs = by_file.get(f["file_id"])
         if not regs:
             continue
-        r, n = file_properties(f["content"], regs)
+        r, n = file_properties(f["content"], regs, skipped, f.get("path", ""))
         rows.extend(r)
         failed += n
     report = {"n_functions": len(rows), "n_unparsable": failed,
               "return_category": dict(Counter(r.get("return_category") for r in rows if r.get("parse_ok"))),
-              "side_effects_true": sum(1 for r in rows if r.get("side_effects") is True)}
+              "side_effects_true": sum(1 for r in rows if r.get("side_effects") is True),
+              "skipped_by_reason": dict(sorted(Counter(s["reason"] for s in skipped).items())),
+              "skipped_functions": skipped}
     return rows, report

@@ -238,7 +238,10 @@ class CorpusSettings(Section):
         "stdlib", "stdlib: this interpreter's standard library | site-packages: the installed distributions | "
                   "dir | jsonl | hf (dataset id)")
     path: Optional[str] = opt(None, "directory (dir), JSONL of {path, content} (jsonl), dataset id (hf)")
-    include_tests: bool = opt(False, "keep test directories (test/, tests/, idle_test/, unittests/)")
+    test_dirs: Literal["skip", "keep"] = opt(
+        "skip", "files under a directory named test/, tests/, idle_test/ or unittests/ (any source: stdlib, "
+                "dir, and the record paths of jsonl/hf): skip = listed in skipped.csv as excluded_test_dir, "
+                "keep = treated like every other file")
     max_files: Optional[int] = opt(None, "cap after sorting by path (null: all)", minimum=1)
     max_file_bytes: int = opt(1_000_000, "larger files are skipped and reported", minimum=1)
     val_fraction: float = opt(0.1, "held-out packages, by share of files", minimum=0, maximum=0.5)
@@ -281,6 +284,9 @@ class BenchSettings(Section):
     distractors: int = opt(200, "further held-out functions, gallery only", minimum=0)
     min_body_lines: int = opt(3, "", minimum=1)
     max_body_lines: int = opt(60, "", minimum=1)
+    max_chars: int = opt(20000, "held-out functions with longer sources are not sampled (rewriting takes ~10 s "
+                                "per 100K characters; the longest stdlib function of 3-60 body lines has 5.8K)",
+                         minimum=1)
     humaneval_problems: Optional[int] = opt(None, "null: all 164", minimum=1, maximum=164)
     transforms: tuple[str, ...] = opt(TRANSFORMS, "execution-verified rewrites", minItems=1, uniqueItems=True,
                                       items={"enum": list(TRANSFORMS)})
@@ -332,7 +338,9 @@ class StudentModel(Section):
 
 @dataclass(frozen=True)
 class StudentTrain(Section):
-    loss: Literal["l1", "l2"] = opt("l1", "")
+    loss: Literal["l1", "l2", "smooth_l1", "cosine"] = opt(
+        "l1", "per-token regression loss: l1 | l2 (mean squared error) | smooth_l1 (Huber, beta 1) | cosine "
+              "(1 - cosine similarity)")
     contrastive_weight: float = opt(0.1, "InfoNCE(predictions, targets) over the batch's masked tokens; plain "
                                          "L1 collapsed (README, Phase 1)", minimum=0)
     contrastive_temperature: float = opt(0.1, "", exclusiveMinimum=0)
@@ -385,6 +393,10 @@ class StudentSettings(Section):
     target_norm: Literal["layernorm", "none"] = opt("layernorm", "per-token layer norm without affine (V-JEPA)")
     context: Literal["signature", "file"] = opt(
         "signature", "(b) signature: sees signature + docstring | file: only the surrounding file")
+    targets: Literal["precomputed", "online"] = opt(
+        "precomputed", "precomputed: the per-token vectors stored by extraction (its seeded subset of regions) | "
+                       "online: every region with a window; the frozen teacher computes each batch's targets (one "
+                       "forward per batch, bf16 on CUDA), nothing per token stored for the student")
     max_len: int = opt(96, "tokens per example (context + predicted), cropped around the region", minimum=8)
     max_targets: int = opt(32, "predicted tokens per region (its first ones)", minimum=1)
     model: StudentModel = opt(factory=StudentModel)
@@ -493,7 +505,16 @@ class ExtractSettings(Section):
                             minimum=16)
     block_windows: int = opt(256, "windows per streamed block (bounds memory)", minimum=1)
     n_shards: int = opt(1, "one job per (teacher, shard)", minimum=1)
-    token_max_regions: int = opt(1000, "per-token vectors for this many seeded regions per mask", minimum=0)
+    token_max_regions: Optional[int] = opt(1000, "per-token vectors for at most this many seeded regions per mask "
+                                                 "and shard (null: every region)", minimum=0)
+    token_epochs: Optional[float] = opt(None, "size the per-token set to the main students' budget: enough regions "
+                                              "that they see each train region at most this many times (steps x "
+                                              "batch_size / epochs train regions; capped by token_max_regions); "
+                                              "null: token_max_regions alone", exclusiveMinimum=0)
+    token_storage_gb: float = opt(200.0, "limit of the per-token vectors' storage (regions x tokens x d x 2 bytes x "
+                                         "grid layers, estimated before the forward pass); above it the job stops "
+                                         "before any compute (student.targets: online needs no stored targets)",
+                                  exclusiveMinimum=0)
     max_files: Optional[int] = opt(None, "seeded subset of the files with regions (null: all)", minimum=1)
     hf_offline: bool = opt(True, "HF_HUB_OFFLINE=1: hf teachers must be cached or local dirs")
     threads: int = opt(2, "", minimum=1)

@@ -1,6 +1,7 @@
 """Extraction: window planning, HDF5 contract (attributes, datasets, values), interruption."""
 
 import ast
+import functools
 import json
 import os
 
@@ -10,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 h5py = pytest.importorskip("h5py")
 
-from swejepa.extract import Plan, extract, plan_windows, special_layout  # noqa: E402
+from swejepa.extract import Forward, Plan, extract, plan_windows, special_layout  # noqa: E402
 from swejepa.settings import ArchSpec, ExtractSettings, TeacherSpec, TokenizerSpec  # noqa: E402
 from swejepa.teachers import TeacherUnavailable, load_teacher, train_tokenizer  # noqa: E402
 from swejepa.teachers.fim import token_span  # noqa: E402
@@ -305,12 +306,44 @@ def test_max_files_and_shards_partition_regions(corpus, tiny_results, tmp_path):
     assert rep["n_selected_files"] == 2
 
 
+class Stop(BaseException):
+    pass
+
+
+class StopAfterOneBatch(Forward):
+    """A job killed during its forwards (as SIGTERM would)."""
+
+    def record(self, batch, seconds):
+        super().record(batch, seconds)
+        raise Stop("killed after one batch (test)")
+
+
+class TimedForward(Forward):
+    """Records the seconds of every batch's model(...) call (as benchmarks do)."""
+
+    def __init__(self, *args, times: list, **kw):
+        super().__init__(*args, **kw)
+        self.times = times
+
+    def record(self, batch, seconds):
+        super().record(batch, seconds)
+        self.times.append(seconds)
+
+
 def test_interrupted_extraction_leaves_no_complete_looking_output(corpus, tiny_results, tmp_path):
     out = tmp_path / "latents" / "shard0of1.h5"
-    with pytest.raises(BaseException, match="stop_after_batches"):
-        run(corpus, tiny_results, TINY, out, stop_after_batches=1, settings={"dtype": "float32"})
+    with pytest.raises(Stop, match="after one batch"):
+        run(corpus, tiny_results, TINY, out, forward=StopAfterOneBatch, settings={"dtype": "float32"})
     assert not out.exists() and not out.with_suffix(".json").exists()
     assert list(out.parent.iterdir()) == []  # the temporary file is gone too
+
+
+def test_an_injected_forward_sees_every_batch(corpus, tiny_results, tmp_path):
+    times = []
+    rep = run(corpus, tiny_results, TINY, tmp_path / "t.h5", forward=functools.partial(TimedForward, times=times),
+              settings={"dtype": "float32"})
+    assert len(times) == rep["batches"] > 1
+    assert sum(times) == pytest.approx(rep["forward_s"])
 
 
 def test_hf_teacher_fails_before_any_compute(corpus, tmp_path, monkeypatch):

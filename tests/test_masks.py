@@ -126,3 +126,51 @@ def test_min_body_lines_filters():
     rows, dropped = mask_file(SRC, "ast", min_body_lines=2)
     assert all(r["body_lines"] >= 2 for r in rows)
     assert dropped["short_body"] > 0
+
+
+# ----------------------------------------------------------------------------- issue 15
+
+@pytest.mark.parametrize("strategy", ["ast", "regex"])
+@pytest.mark.parametrize("nl", ["\n", "\r\n", "\r"])
+def test_bom_and_every_line_ending_give_the_same_regions(strategy, nl):
+    """A byte-order mark is not code, and a lone \\r ends a line (as for CPython): the
+    regions are those of the plain file, offsets shifted by the BOM, lines unchanged."""
+    plain = SRC.replace("\n", nl)
+    base = mask_file(plain, strategy)[0]
+    for text in (plain, "\ufeff" + plain):
+        rows = mask_file(text, strategy)[0]
+        shift = len(text) - len(plain)
+        assert [(r["kind"], r["qualname"], r["def_line"], r["start_line"], r["end_line"]) for r in rows] == \
+               [(r["kind"], r["qualname"], r["def_line"], r["start_line"], r["end_line"]) for r in base]
+        data = text.encode("utf-8")
+        for r, b in zip(rows, base):
+            assert text[r["body_start_char"]:r["body_end_char"]] == plain[b["body_start_char"]:b["body_end_char"]]
+            assert r["body_start_char"] == b["body_start_char"] + shift
+            for k in ("sig", "body"):
+                s, e = r[f"{k}_start_char"], r[f"{k}_end_char"]
+                assert data[r[f"{k}_start_byte"]:r[f"{k}_end_byte"]] == text[s:e].encode("utf-8")
+    assert {r["qualname"] for r in base} >= {"fetch", "Shape.scale", "Shape.scale.inner", "päivä"}
+
+
+def test_form_feed_and_unicode_separators_do_not_shift_lines():
+    """def_line/start_line count lines as CPython does (\\n, \\r\\n, \\r only): form feeds
+    and U+2028 are not line ends (str.splitlines would say they are)."""
+    import ast
+
+    src = "\x0cimport os\n\x0c\ndef f(x):\n    s = '\u2028\x85\x1c'\n    return s\n\n\ndef g():\n    return 1\n"
+    fn_lines = sorted(n.lineno for n in ast.walk(ast.parse(src)) if isinstance(n, ast.FunctionDef))
+    for strategy in ("ast", "regex"):
+        rows = mask_file(src, strategy)[0]
+        assert [r["def_line"] for r in rows] == fn_lines == [3, 8]
+
+
+def test_mask_corpus_counts_a_file_it_cannot_process():
+    from swejepa.masks import mask_corpus
+
+    files = [{"file_id": 0, "path": "ok.py", "split": "train", "package": "ok", "content": "def f():\n    return 1\n"},
+             {"file_id": 1, "path": "bad.py", "split": "train", "package": "bad", "content": "x = '\ud800'\n"}]
+    for strategy in ("ast", "regex"):
+        rows, rep = mask_corpus(files, strategy)
+        assert [r["file_id"] for r in rows] == [0]
+        assert rep["n_skipped_files"] == 1 and rep["skipped_files"][0]["path"] == "bad.py"
+        assert rep["skipped_files"][0]["reason"] == "value_error"

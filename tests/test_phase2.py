@@ -368,15 +368,15 @@ def test_eval_job_and_report(corpus, ref, tmp_path):
     curve = tmp_path / "curve.csv"
     pd.DataFrame({"step": [0, 4], "teacher_flops": [0.0, np.nan], "teacher_fim_loss": [5.0, 3.0]}).to_csv(curve,
                                                                                                          index=False)
-    alloc = json.loads(open(outs[1]).read())
-    alloc.update({"experiment": "alloc", "pct": 0, "total_flops": 100.0, "teacher_flops": 0.0,
+    point = json.loads(open(outs[1]).read())
+    point.update({"experiment": "compute", "pct": 0, "total_flops": 100.0, "teacher_flops": 0.0,
                   "teacher_steps": 0, "within_one_step": True, "teacher_wall_s": 0.0, "extract_wall_s": 0.1,
                   "student_wall_s": 1.0, "teacher_fim_loss": 5.0})
-    (tmp_path / "alloc.json").write_text(json.dumps(alloc))
+    (tmp_path / "point.json").write_text(json.dumps(point))
     out = SimpleNamespace(**{k: str(tmp_path / "o" / v) for k, v in dict(
         csv21="e21.csv", csv22="e22.csv", criterion="c.json", table21="t21.tex", table22="t22.tex",
-        fig21="f21.pdf", fig22_alloc="f22a.pdf", fig22_curve="f22c.pdf", macros="m.tex").items()})
-    inp = SimpleNamespace(teachers=outs, alloc=[str(tmp_path / "alloc.json")])
+        fig21="f21.pdf", fig22_compute="f22a.pdf", fig22_curve="f22c.pdf", macros="m.tex").items()})
+    inp = SimpleNamespace(teachers=outs, compute=[str(tmp_path / "point.json")])
     params = SimpleNamespace(metric="refactor_mrr", table_metrics=["refactor_mrr", "probe_score"], small="tiny",
                              large="tiny", curve_points=[{"teacher": "tiny", "step": 0, "seed": 0, "json": outs[0]},
                                                          {"teacher": "tiny", "step": 4, "seed": 0, "json": outs[1]}],
@@ -387,14 +387,14 @@ def test_eval_job_and_report(corpus, ref, tmp_path):
     t21 = pd.read_csv(out.csv21)
     assert list(t21["teacher"]) == ["untrained", "tiny"] and len(t21) == 2
     t22 = pd.read_csv(out.csv22)
-    assert list(t22["experiment"]) == ["alloc", "curve", "curve"]
+    assert list(t22["experiment"]) == ["compute", "curve", "curve"]
     assert list(t22["teacher_fim_loss"]) == [5.0, 5.0, 3.0]
     assert list(t22["compute_teacher"]) == ["tiny"] * 3 and set(t22["teacher_mode"]) == {"scratch"}
     crit = json.loads(open(out.criterion).read())
     assert crit["gap_small_large"] == 0.0
     m = open(out.macros).read()
     assert "\\newcommand{\\phasetwoCriterion}" in m and "\\phasetwoBudgetHonoured}{yes}" in m
-    for f in (out.fig21, out.fig22_alloc, out.fig22_curve):
+    for f in (out.fig21, out.fig22_compute, out.fig22_curve):
         assert open(f, "rb").read(4) == b"%PDF"
 
 
@@ -428,7 +428,7 @@ def test_dag_reuses_student_stage_students(tmp_path):
     assert counts.get("phase2_teachers_train") == teachers           # seed 1 only
     assert counts.get("student_train") == teachers                   # seed 0: the student stage's
     assert counts.get("phase2_compute_point") == 3
-    assert counts.get("phase2_eval") == 2 * (teachers + 1) + 3 + 1   # 2.1 (+untrained), alloc, 1 snapshot
+    assert counts.get("phase2_eval") == 2 * (teachers + 1) + 3 + 1   # 2.1 (+untrained), compute points, 1 snapshot
 
 
 @pytest.mark.slow

@@ -109,3 +109,24 @@ def test_lexical_baseline():
     m = lexical_bench_metrics(_items(), ks=(1,)).query("origin == 'all'").set_index("task")
     # the strip_docs rewrite of mul is identical to its original: lexical finds it
     assert m.loc["spec", "recall@1"] == 1.0 and m.loc["refactor", "recall@1"] > 0
+
+
+def test_hard_task_queries_only_flagged_items():
+    items = _items()
+    assert "hard" not in bench_tasks(items)          # no item flagged: no task
+    items = items.assign(hard=False)
+    rew = items.index[items["role"] == "rewrite"][:2]
+    items.loc[rew, "hard"] = True
+    t = bench_tasks(items)["hard"]
+    assert list(t["queries"]) == list(rew)
+    for q, rel, own in zip(t["queries"], t["relevant"], t["exclude"]):
+        g = items.at[q, "group_id"]
+        gal = t["gallery"]
+        assert own is not None and items.at[gal[own], "item_id"] == items.at[q, "item_id"]
+        assert rel == {p for p, r in enumerate(gal) if items.at[r, "group_id"] == g and r != q
+                       and items.at[r, "role"] != "distractor"}
+    rng = np.random.default_rng(0)
+    V = rng.standard_normal((len(items), 8))
+    m = bench_metrics(items, V, RetrievalSettings(ks=(1,)))
+    assert set(m["task"]) == {"refactor", "spec", "hard"}
+    assert m.query("task == 'hard' and origin == 'all'")["n_queries"].item() == 2

@@ -174,6 +174,18 @@ def test_kill_and_resume_equals_uninterrupted(data, tmp_path):
         assert m1[col].iloc[1:].notna().all()
 
 
+def test_resume_state_of_other_settings_is_ignored(data, tmp_path):
+    with pytest.raises(Interrupted):
+        train_student(_cfg(), data, tmp_path / "s", seed=3, _stop_at_step=5)
+    other = _cfg(train={"lr": 1e-3})
+    s = train_student(other, data, tmp_path / "s", seed=3)             # starts over, not from step 5
+    fresh = train_student(other, data, tmp_path / "fresh", seed=3)
+    a, _ = _weights(tmp_path / "s" / "final.pt")
+    b, _ = _weights(tmp_path / "fresh" / "final.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert s["checkpoints"] == fresh["checkpoints"] and s["steps"] == 12
+
+
 def test_time_budget_checkpoints_and_raises(data, tmp_path):
     with pytest.raises(Interrupted) as e:
         train_student(_cfg(), data, tmp_path / "s", time_budget_s=1e-6)
@@ -279,3 +291,21 @@ def test_correlation_criterion_is_the_worst_student():
     assert list(best["metric"]) == ["m2", "m1"] and best["r2"].iloc[0] == pytest.approx(0.82)
     corr.loc[4, "slope"] = 1.0  # slopes disagree in sign: no consistent relation
     assert _criterion(corr).set_index("metric").loc["m2", "r2"] == 0.0
+
+
+def test_losses_agree_with_their_definitions_and_broadcast():
+    import torch.nn.functional as F
+
+    from swejepa.student.train import LOSSES, token_loss
+
+    g = torch.Generator().manual_seed(0)
+    p, t = torch.randn(5, 7, generator=g), torch.randn(5, 7, generator=g)
+    assert torch.allclose(token_loss(p, t, "l1"), (p - t).abs().mean(-1))
+    assert torch.allclose(token_loss(p, t, "l2"), F.mse_loss(p, t, reduction="none").mean(-1))
+    assert torch.allclose(token_loss(p, t, "smooth_l1"), F.smooth_l1_loss(p, t, reduction="none").mean(-1))
+    assert torch.allclose(token_loss(p, t, "cosine"), 1 - F.cosine_similarity(p, t, dim=-1))
+    assert torch.allclose(token_loss(3 * p, t, "cosine"), token_loss(p, t, "cosine"), atol=1e-6)  # scale-free
+    for k in LOSSES:   # the success check's broadcasting [n, 1, d] x [n, k, d]
+        assert token_loss(p[:, None], t[None], k).shape == (5, 5)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        token_loss(p, t, "l3")

@@ -213,6 +213,98 @@ def test_resume_reproduces_uninterrupted_run(bpe, data, tmp_path):
         assert torch.allclose(a, b, atol=1e-6), k
 
 
+# every 3rd step logged, state every 2nd: interruptions fall inside log intervals and between checkpoints
+RESUMABLE = TRAIN.replace(log_every=3, checkpoint_every=2)
+WALL_CLOCK = ("tokens_per_s", "elapsed_s")
+
+
+def _same_run(rows_a, info_a, model_a, rows_b, info_b, model_b):
+    """Bit-identical weights; identical metric rows and counters apart from wall-clock columns."""
+    sa, sb = model_a.state_dict(), model_b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    strip = [[{k: v for k, v in r.items() if k not in WALL_CLOCK} for r in rows] for rows in (rows_a, rows_b)]
+    assert strip[0] == strip[1]
+    for k in ("steps", "tokens", "flops_spent", "planned_steps", "dtype"):
+        assert info_a[k] == info_b[k], k
+
+
+def test_time_budget_interrupts_and_resumes_to_the_uninterrupted_weights(bpe, data, tmp_path, one_torch_thread):
+    from swejepa.training import Interrupted
+
+    ref = build_model(ARCH, bpe, seed=0)
+    rows_ref, info_ref = train_fim(ref, data, bpe, RESUMABLE, steps=7)
+    # a spent budget stops every session after one step, with the state saved; each retry resumes
+    sessions, stopped_at = 0, []
+    while True:
+        sessions += 1
+        m = build_model(ARCH, bpe, seed=0)
+        try:
+            rows, info = train_fim(m, data, bpe, RESUMABLE, steps=7, resume_dir=tmp_path, time_budget_s=0.0)
+            break
+        except Interrupted as e:
+            assert e.exit_code == 75 and "time budget" in str(e)
+            stopped_at.append(torch.load(tmp_path / "state.pt", weights_only=False)["step"])
+    assert stopped_at == [1, 2, 3, 4, 5, 6] and sessions == 7 and info["resumed_from"] == 6
+    _same_run(rows_ref, info_ref, ref, rows, info, m)
+    # state written under other settings is ignored: the run starts over
+    m3 = build_model(ARCH, bpe, seed=0)
+    _, info3 = train_fim(m3, data, bpe, RESUMABLE.replace(lr=1e-3), steps=7, resume_dir=tmp_path)
+    assert info3["resumed_from"] == 0 and info3["steps"] == 7
+
+
+def test_signal_interrupts_teacher_training_and_the_retry_resumes(bpe, data, tmp_path, one_torch_thread):
+    """SIGTERM in a separate process: exit status 75 with the state saved at a step
+    boundary; resuming in this process ends with the weights of an uninterrupted run."""
+    import pickle
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+    from pathlib import Path
+
+    steps = 40
+    (tmp_path / "job.pkl").write_bytes(pickle.dumps({"data": data, "arch": ARCH, "train": RESUMABLE}))
+    bpe.save_pretrained(str(tmp_path / "tok"))
+    started = tmp_path / "started"
+    script = textwrap.dedent(f"""
+        import pickle, sys, time, torch
+        torch.set_num_threads(1)
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+        from transformers import AutoTokenizer
+        from swejepa.teachers.train import build_model, train_fim
+        from swejepa.training import Interrupted
+        job = pickle.load(open({str(tmp_path / 'job.pkl')!r}, "rb"))
+        tok = AutoTokenizer.from_pretrained({str(tmp_path / 'tok')!r})
+        def log(msg):
+            if msg.startswith("step ") and not {str(started)!r} in sys.argv:
+                sys.argv.append({str(started)!r})
+                open({str(started)!r}, "w").close()
+                time.sleep(1.0)  # the signal arrives inside this logged step
+        m = build_model(job["arch"], tok, seed=0)
+        try:
+            train_fim(m, job["data"], tok, job["train"], steps={steps}, resume_dir={str(tmp_path / 'resume')!r}, log=log)
+        except Interrupted as e:
+            sys.exit(e.exit_code)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    t0 = time.time()
+    while not started.exists() and time.time() - t0 < 120 and proc.poll() is None:
+        time.sleep(0.05)
+    assert started.exists(), "training did not start"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 75
+    st = torch.load(tmp_path / "resume" / "state.pt", weights_only=False)
+    assert st["step"] == RESUMABLE.log_every  # stopped at the boundary after the step it was in
+
+    ref = build_model(ARCH, bpe, seed=0)
+    rows_ref, info_ref = train_fim(ref, data, bpe, RESUMABLE, steps=steps)
+    m = build_model(ARCH, bpe, seed=0)
+    rows, info = train_fim(m, data, bpe, RESUMABLE, steps=steps, resume_dir=tmp_path / "resume")
+    assert info["resumed_from"] == RESUMABLE.log_every
+    _same_run(rows_ref, info_ref, ref, rows, info, m)
+
+
 def test_flops_budget_stops_and_records(bpe, data):
     m = build_model(ARCH, bpe, seed=0)
     P = sum(p.numel() for p in m.parameters())

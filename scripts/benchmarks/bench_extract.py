@@ -41,27 +41,29 @@ def tiny_teacher(results: Path, work: Path) -> tuple[dict, Path]:
     if (results / "teachers" / "tinyfim" / "model" / "config.json").exists():
         return {"name": "tinyfim", "source": "train"}, results
     from swejepa.corpus import read_files
+    from swejepa.settings import ArchSpec, TokenizerSpec
     from swejepa.teachers import train_tokenizer
-    from swejepa.teachers.train import DEFAULT_ARCH, build_model, save_teacher
+    from swejepa.teachers.train import build_model, save_teacher
 
     corpus = next((results / "corpus").iterdir())
     recs = [r for r in read_files(corpus / "files.jsonl") if r["split"] == "train"]
-    tok = train_tokenizer(recs, 8192, 2_000_000)
-    save_teacher(build_model(DEFAULT_ARCH, tok, 0), tok, work / "teachers" / "tiny" / "model")
+    tok = train_tokenizer(recs, TokenizerSpec(max_chars=2_000_000))
+    save_teacher(build_model(ArchSpec(), tok, 0), tok, work / "teachers" / "tiny" / "model")
     return {"name": "tiny", "source": "train"}, work
 
 
 def run_extract(entry, res_dir, results, corpus, max_files, out, settings=None):
     from swejepa.extract import extract
+    from swejepa.layout import Layout
+    from swejepa.settings import LAYER_NAMES, ExtractSettings, TeacherSpec
 
-    masks = {m: results / "masks" / corpus / f"{m}.csv" for m in ("ast", "regex")
-             if (results / "masks" / corpus / f"{m}.csv").exists()}
-    bench = results / "bench" / "retrieval_items.jsonl"
-    return extract(entry=entry, index=0, files_path=results / "corpus" / corpus / "files.jsonl", mask_paths=masks,
-                   manifest_path=results / "corpus" / corpus / "manifest.json",
-                   bench_path=bench if bench.exists() else None, out_h5=out, report_path=out.with_suffix(".json"),
-                   results_dir=res_dir, layers=["first", "quarter", "half", "three_quarter", "last"],
-                   settings={"max_files": max_files, **(settings or {})}, seed=0)
+    lay = Layout(str(results), corpus)
+    masks = {m: Path(lay.mask_csv(m)) for m in ("ast", "regex") if Path(lay.mask_csv(m)).exists()}
+    bench = Path(lay.bench_items())
+    return extract(teacher=TeacherSpec.from_dict(entry), index=0, files_path=lay.corpus_files(), mask_paths=masks,
+                   manifest_path=lay.corpus_manifest(), bench_path=bench if bench.exists() else None, out_h5=out,
+                   report_path=out.with_suffix(".json"), layout=str(res_dir), layers=LAYER_NAMES,
+                   settings=ExtractSettings(max_files=max_files, **(settings or {})), seed=0, n_shards=1)
 
 
 def bare_forward(entry, res_dir, h5_path, batch_tokens, dtype):
@@ -71,10 +73,11 @@ def bare_forward(entry, res_dir, h5_path, batch_tokens, dtype):
     import torch
 
     from swejepa.extract import length_buckets
+    from swejepa.settings import TeacherSpec
     from swejepa.teachers import load_teacher
     from swejepa.teachers.train import autocast_ctx
 
-    model, tok, info = load_teacher(entry, res_dir)
+    model, tok, info = load_teacher(TeacherSpec.from_dict(entry), str(res_dir))
     with h5py.File(h5_path) as h5:
         ids = h5["windows/input_ids"][:]
         lens = h5["windows/length"][:]
@@ -136,7 +139,7 @@ def main():
     torch.set_num_threads(args.threads)
     if args.child_entry:
         return child(args)
-    from swejepa.extract import extract_settings
+    from swejepa.settings import ExtractSettings
     from swejepa.teachers.train import peak_matmul_rate
 
     results = Path(args.results)
@@ -151,7 +154,7 @@ def main():
         out = work / f"{name}.h5"
         rep = run_extract(entry, res_dir, results, args.corpus, args.max_files, out)
         dtype = rep["compute_dtype"]
-        bare, info = bare_forward(entry, res_dir, out, extract_settings(None)["batch_tokens"], dtype)
+        bare, info = bare_forward(entry, res_dir, out, ExtractSettings().batch_tokens, dtype)
         # the matmul rate again, now: a shared machine's load changes between teachers
         rate[dtype] = 0.5 * (rate[dtype] + peak_matmul_rate(dtype))
         ext = rep["stream_tokens_per_s"]

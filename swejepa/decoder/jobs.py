@@ -26,7 +26,7 @@ from ..settings import DecoderSettings, StudentSettings
 from . import data as D
 from . import evaluate as E
 from .model import Decoder, arch_of, count_params, match_params
-from .train import teacher_forced_metrics, train_decoder
+from .train import teacher_forced_metrics, train_decoder, write_metrics
 
 SYSTEM_LABELS = {"latent": "decoder + student latent", "nolatent": "decoder, no latent (equal params)",
                  "oracle": "decoder + teacher latent (oracle)", "teacher_fim": "teacher FIM"}
@@ -47,16 +47,18 @@ def _pick(idx: np.ndarray, cap, seed: int) -> np.ndarray:
 
 
 def prepare(cfg: DecoderSettings, scfg: StudentSettings, latent_paths, student_ckpt, tokenizer_dir, out_path, *,
-            seed: int = 0, problems: dict | None = None, log=None) -> dict:
+            seed: int = 0, problems: dict | None = None, log=None, teacher=None, layout="results",
+            index: int | None = None) -> dict:
     """Everything the decoders train and are evaluated on, in one file (the student's
-    latents of ``scfg.mask`` regions)."""
+    latents of ``scfg.mask`` regions; with ``student.targets: online`` the ``teacher``
+    computes the oracle's latents)."""
     from swejepa.student.checkpoint import load_weights
-    from swejepa.student.data import load_student_data
+    from swejepa.student.targets import load_targets_data
     from swejepa.teachers.registry import load_tokenizer_from_dir
 
     mask = scfg.mask
     slots = int(cfg.model.latent_slots)
-    data = load_student_data(latent_paths, mask, scfg.target_layer)
+    data = load_targets_data(scfg, latent_paths, teacher=teacher, layout=layout, index=index)
     train_all = data.indices("train")
     heldout_source = "test"
     test_all = data.indices("test")
@@ -173,7 +175,7 @@ def train_variant(variant: str, cfg: DecoderSettings, prep_path, out_model, out_
     model.cpu()
     torch.save({"model": model.state_dict(), "cfg": model.cfg, "variant": variant,
                 "train_tokens": rows[-1]["tokens"] if rows else 0}, out_model)
-    pd.DataFrame(rows).to_csv(out_metrics, index=False)
+    write_metrics(rows, out_metrics)
     return {"variant": variant, "n_params": model.n_params(), "final_loss": rows[-1]["loss"] if rows else None}
 
 
@@ -398,5 +400,8 @@ def evaluate(cfg: DecoderSettings, prep_path, model_paths: dict, teacher_dir, to
     df["n_humaneval"] = len(items)
     df["n_samples"] = cfg.humaneval.n_samples
     df["temperature"] = cfg.generation.temperature
+    # how often the decoders saw their training bodies (steps x batch size / examples)
+    df["train_regions"] = len(prep["train"])
+    df["train_epochs"] = cfg.train.max_steps * cfg.train.batch_size / max(1, len(prep["train"]))
     _write_eval(out_dir, held_rows, gen_rows, he_rows, df)
     return df

@@ -1,7 +1,9 @@
 """Teacher-forced training of a decoder (latent-conditioned or not) on the train split.
 
 Cross-entropy on body tokens and EOS only; AdamW, linear warm-up and cosine decay,
-gradient clipping, bf16 autocast on CUDA (``dtype: auto``), seeded batch order.
+gradient clipping, bf16 autocast on CUDA (``dtype: auto``), seeded batch order. Schedule,
+autocast and the metrics CSV are the shared ones of :mod:`swejepa.training`. No resume
+state: decoder jobs are short, a failed one reruns.
 """
 
 from __future__ import annotations
@@ -15,20 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ..settings import DecoderTrain
+from ..training import WarmupCosine, autocast_for
+from ..training import write_metrics as write_csv
 from .data import collate_train
-
-
-def autocast_for(device: str, dtype: str):
-    if dtype == "bf16" or (dtype == "auto" and device.startswith("cuda")):
-        return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def _lr(step, warmup, total, min_ratio):
-    if step < warmup:
-        return (step + 1) / max(1, warmup)
-    prog = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * prog))
 
 
 def batch_loss(model, batch, amp):
@@ -50,7 +41,7 @@ def train_decoder(model, examples, latents, tc: DecoderTrain, *, seed: int = 0, 
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.95))
     total = int(tc.max_steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr(s, tc.warmup_steps, total, tc.min_lr_ratio))
+    sched = WarmupCosine(1.0, tc.warmup_steps, total, tc.min_lr_ratio).scheduler(opt)
     amp = autocast_for(device, tc.dtype)
     rng = np.random.default_rng(seed)
     order = np.array([], dtype=np.int64)
@@ -81,6 +72,11 @@ def train_decoder(model, examples, latents, tc: DecoderTrain, *, seed: int = 0, 
                      sched.get_last_lr()[0], n_tok / max(1e-9, time.time() - t0))
     model.eval()
     return rows
+
+
+def write_metrics(rows: list[dict], path) -> None:
+    """Per-step rows (step, loss, lr, grad_norm, tokens, elapsed_s), written atomically."""
+    write_csv(rows, path)
 
 
 @torch.no_grad()

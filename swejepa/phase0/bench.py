@@ -28,13 +28,19 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from ..parsing import parse_python
 from ..settings import BenchSettings
 from .rewrites import TRANSFORMS, rewrite_all
 
 
 def region_source(content: str, row) -> str:
-    """Source of a function region (decorators + signature + docstring + body), dedented."""
-    start = content.rfind("\n", 0, int(row["sig_start_char"])) + 1
+    """Source of a function region (decorators + signature + docstring + body), dedented:
+    from the start of the signature's line (after a byte-order mark; lines end in
+    ``\n``, ``\r\n`` or ``\r``) to the end of the body."""
+    sig = int(row["sig_start_char"])
+    start = max(content.rfind("\n", 0, sig), content.rfind("\r", 0, sig)) + 1
+    if start == 0 and content.startswith("\ufeff"):
+        start = 1
     return textwrap.dedent(content[start:int(row["body_end_char"])]).rstrip() + "\n"
 
 
@@ -57,9 +63,13 @@ def remove_docstrings(src: str) -> str:
 
 
 def sample_heldout(regions: pd.DataFrame, files: dict[int, str], split: str, n_rewrite: int,
-                   n_distractor: int, seed: int, min_lines: int = 3, max_lines: int = 60):
+                   n_distractor: int, seed: int, min_lines: int = 3, max_lines: int = 60,
+                   max_chars: int | None = None):
     """Seeded sample of parseable held-out functions: ``(to_rewrite, distractors)``,
-    lists of ``(func_key, source)``."""
+    lists of ``(func_key, source)``. Sources longer than ``max_chars`` are passed over
+    (like unparseable ones) without changing the order the others are drawn in."""
+    if not len(regions):
+        return [], []
     r = regions[(regions["split"] == split) & regions["kind"].isin(["function", "method"])
                 & (regions["body_lines"] >= min_lines) & (regions["body_lines"] <= max_lines)]
     if "has_error" in r.columns:
@@ -69,10 +79,10 @@ def sample_heldout(regions: pd.DataFrame, files: dict[int, str], split: str, n_r
     picked, seen = [], set()
     for i in order:
         row = r.iloc[int(i)]
+        if max_chars is not None and int(row["body_end_char"]) - int(row["sig_start_char"]) > max_chars:
+            continue
         src = region_source(files[int(row["file_id"])], row)
-        try:
-            ast.parse(src)
-        except SyntaxError:
+        if parse_python(src)[0] is None:  # syntax, recursion budget, parser memory: not sampled
             continue
         if src in seen:
             continue
@@ -112,7 +122,7 @@ def build_items(regions: pd.DataFrame, files: dict[int, str], problems: dict, be
 
     # held-out split
     rew, dis = sample_heldout(regions, files, bench.heldout_split, bench.heldout_functions, bench.distractors, seed,
-                              bench.min_body_lines, bench.max_body_lines)
+                              bench.min_body_lines, bench.max_body_lines, bench.max_chars)
     for key, src in rew:
         add(group, "original", "heldout", "none", src, key)
         for t, out in rewrite_all(src, transforms, seed).items():

@@ -132,18 +132,22 @@ def scores_ranking(scores: np.ndarray, exclude: Sequence[int | None] | None = No
 
 # --- The benchmark (results/bench/retrieval_items.jsonl) --------------------------------
 
-CODE_ROLES = ("original", "rewrite", "distractor")
+CODE_ROLES = ("original", "rewrite", "distractor", "implementation")
 
 
 def bench_tasks(items: pd.DataFrame) -> dict:
-    """Queries, gallery and relevance of both benchmark tasks, as row positions of ``items``.
+    """Queries, gallery and relevance of the benchmark tasks, as row positions of ``items``.
 
-    Gallery = every code item (roles original/rewrite/distractor; spec items are queries
-    only). Tasks:
+    Gallery = every code item (roles original/rewrite/implementation/distractor; spec items
+    are queries only). Tasks:
       * ``refactor``: query = a rewrite; relevant = the other code items of its group
         (its original and sibling rewrites); the query itself is excluded from its results.
       * ``spec``: query = a spec item (HumanEval prompt); relevant = the code items of its
         group (canonical solution and its verified rewrites).
+      * ``hard``: the lexically hard part — query = a code item flagged ``hard`` (a rewrite
+        by a transform that removes lexical overlap, or an independently written
+        implementation); relevant = the other code items of its group; itself excluded.
+        The task is left out when no item is hard (e.g. items without a ``hard`` column).
     Returns ``{task: {"queries": rows, "gallery": rows, "relevant": [set(gallery pos)],
     "exclude": [gallery pos | None], "origin": [...]}}``."""
     items = items.reset_index(drop=True)
@@ -153,9 +157,14 @@ def bench_tasks(items: pd.DataFrame) -> dict:
     for p, r in enumerate(gal_rows):
         if items.at[r, "role"] != "distractor":
             by_group.setdefault(items.at[r, "group_id"], set()).add(p)
+    hard = items["hard"].fillna(False).astype(bool).to_numpy() if "hard" in items else np.zeros(len(items), bool)
+    selectors = {"refactor": (items["role"] == "rewrite").to_numpy(), "spec": (items["role"] == "spec").to_numpy(),
+                 "hard": hard & items["role"].isin(CODE_ROLES).to_numpy() & (items["role"] != "distractor").to_numpy()}
+    if not selectors["hard"].any():
+        del selectors["hard"]
     tasks = {}
-    for task, role in (("refactor", "rewrite"), ("spec", "spec")):
-        q_rows = np.nonzero((items["role"] == role).to_numpy())[0]
+    for task, sel in selectors.items():
+        q_rows = np.nonzero(sel)[0]
         rel, exc, origin = [], [], []
         for r in q_rows:
             own = pos_of.get(int(r))
@@ -164,7 +173,7 @@ def bench_tasks(items: pd.DataFrame) -> dict:
             exc.append(own)
             origin.append(items.at[r, "origin"])
         tasks[task] = {"queries": q_rows, "gallery": gal_rows, "relevant": rel,
-                       "exclude": exc if task == "refactor" else None, "origin": np.array(origin)}
+                       "exclude": None if task == "spec" else exc, "origin": np.array(origin)}
     return tasks
 
 

@@ -630,11 +630,14 @@ TRANSFORMS: dict[str, Callable[[str, int], str | None]] = {
 def rewrite_all(src: str, transforms=None, seed: int = 0) -> dict[str, str]:
     """``{transform: rewritten source}`` for every transform that applies to ``src``
     (and that does not crash on it; unsupported syntax simply yields no rewrite)."""
+    from ..parsing import recursion_budget
+
     out = {}
     for name in transforms or TRANSFORMS:
         try:
-            r = TRANSFORMS[name](src, seed)
-        except Exception:  # noqa: BLE001 -- unsupported syntax: no rewrite
+            with recursion_budget():
+                r = TRANSFORMS[name](src, seed)
+        except Exception:  # noqa: BLE001 -- unsupported syntax, recursion budget, parser memory: no rewrite
             r = None
         if r is not None:
             out[name] = r

@@ -104,7 +104,7 @@ def compute_point(*, teacher: TeacherSpec, records: list[dict], regions, val_rec
     if tb > 0:
         _, tinfo = train_fim(model, fim, tokenizer, tr, seed=seed, flops_budget=tb, device=dev,
                              resume_dir=out_dir / "_teacher_resume", log=log.info,
-                             fingerprint={"phase2_alloc": fraction, "total": total_flops})
+                             fingerprint={"phase2_compute": fraction, "total": total_flops})
     teacher_wall = time.time() - t0
     fim_loss = fim_eval_loss(model, fim_val, tokenizer, tr, device=dev)
     log.info("compute %.2f: teacher %d steps, %.3g/%.3g FLOPs, FIM val loss %.4f", fraction, tinfo["steps"],
@@ -113,10 +113,10 @@ def compute_point(*, teacher: TeacherSpec, records: list[dict], regions, val_rec
                            seed, dev)
     del model
     summ = train_student_job(student, data, out_dir, seed=seed, max_steps=BIG_STEPS, max_flops=sb,
-                             fingerprint={"alloc": fraction, "total": total_flops, "entry": teacher.to_dict()})
+                             fingerprint={"compute": fraction, "total": total_flops, "entry": teacher.to_dict()})
     chk = bud.check_spent(total_flops, tinfo["flops_spent"], summ["flops"],
                           teacher_step_flops(P, tr) if tb > 0 else 0.0, summ["step_flops_max"])
-    run = {"experiment": "alloc", "compute_teacher": teacher.name,
+    run = {"experiment": "compute", "compute_teacher": teacher.name,
            "teacher_mode": "finetune" if teacher.finetunes else "scratch", "fraction": fraction,
            "pct": bud.pct(fraction), "seed": seed,
            "total_flops": total_flops, "teacher_flops_budget": tb, "student_flops_budget": sb,
@@ -178,7 +178,7 @@ def compute_snapshots(*, teacher: TeacherSpec, records, regions, val_records, to
             st = torch.load(resume / "state.pt", map_location="cpu", weights_only=False)
             if int(st["step"]) != s:
                 raise RuntimeError(f"resume state at step {st['step']}, expected {s}")
-            tokens = int(st["tokens"])
+            tokens = int(info["tokens"])
         else:  # the end of a fine-tuning run
             _, info = train_fim(model, fim, tokenizer, tr, seed=seed, steps=total, device=dev, resume_dir=resume,
                                 log=log.info, fingerprint=fp)

@@ -104,7 +104,7 @@ def evaluate_job(*, final, latents, items_path, regions_csv, properties_csv, tea
 
     from swejepa.phase0.retrieval import read_items
     from swejepa.student.checkpoint import load_weights
-    from swejepa.student.data import load_student_data
+    from swejepa.student.targets import load_targets_data
     from swejepa.student.train import evaluate_loss
     from swejepa.teachers.registry import load_tokenizer, resolve_source
 
@@ -113,7 +113,7 @@ def evaluate_job(*, final, latents, items_path, regions_csv, properties_csv, tea
     from .teachers import untrained_student
 
     t0 = time.time()
-    data = load_student_data(latents, student.mask, student.target_layer)
+    data = load_targets_data(student, latents, teacher=teacher, layout=layout, index=index)
     out = dict(ident)
     if final:
         model, _ = load_weights(final)

@@ -136,7 +136,7 @@ def _num(v) -> float:
 def _run_label(r) -> str:
     who = str(r.get("compute_teacher") or "")
     ft = r.get("teacher_mode") == "finetune"
-    if r["experiment"] == "alloc":
+    if r["experiment"] == "compute":
         what = f"{int(r['pct'])}% " + ("fine-tuning" if ft else "teacher")
     else:
         what = ("fine-tune step " if ft else "Stage-1 step ") + f"{int(r['teacher_step'])}"
@@ -157,7 +157,7 @@ def table22(df: pd.DataFrame, metric: str, path) -> None:
         rows = [{"run": "not run (no phase2.compute.teachers in this config's teacher list)"}]
     write_table(pd.DataFrame(rows), path, caption="Experiment 2.2: a fixed training budget (6 x params x tokens) "
                 "split between teacher training (Stage 1 from scratch, or FIM fine-tuning of a pretrained "
-                "teacher) and student training (alloc rows), and students of teacher checkpoints at increasing "
+                "teacher) and student training (compute rows), and students of teacher checkpoints at increasing "
                 "training steps, trained identically (step rows).",
                 label="tab:exp22-compute")
 
@@ -174,11 +174,11 @@ def _series(df: pd.DataFrame):
     return out
 
 
-def figures22(df: pd.DataFrame, metric: str, stem_alloc, stem_curve, floor: float | None = None) -> None:
+def figures22(df: pd.DataFrame, metric: str, stem_compute, stem_curve, floor: float | None = None) -> None:
     from swejepa.plotting import figure, savefig
 
     fig, ax = figure()
-    for label, a in _series(df[df["experiment"] == "alloc"]):
+    for label, a in _series(df[df["experiment"] == "compute"]):
         g = a.sort_values("pct").groupby("pct")[metric]
         ax.errorbar(g.mean().index, g.mean().values, yerr=g.std(ddof=1).fillna(0).values, marker="o", capsize=2,
                     label=label or None)
@@ -188,7 +188,7 @@ def figures22(df: pd.DataFrame, metric: str, stem_alloc, stem_curve, floor: floa
         ax.legend(frameon=False)
     ax.set_xlabel("share of the budget spent on the teacher (%)")
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-    savefig(fig, stem_alloc)
+    savefig(fig, stem_compute)
     fig, ax = figure()
     finite = True
     for label, c in _series(df[df["experiment"] == "curve"]):
@@ -209,7 +209,7 @@ def figures22(df: pd.DataFrame, metric: str, stem_alloc, stem_curve, floor: floa
     savefig(fig, stem_curve)
 
 
-def macros(crit: dict, alloc: pd.DataFrame, metric: str) -> dict:
+def macros(crit: dict, sweep: pd.DataFrame, metric: str) -> dict:
     def num(v):
         return float(v) if v is not None and not (isinstance(v, float) and math.isnan(v)) else float("nan")
 
@@ -221,16 +221,16 @@ def macros(crit: dict, alloc: pd.DataFrame, metric: str) -> dict:
            "phasetwoBestTeacher": str(crit.get("best", "--")),
            "phasetwoCriterionHolds": bool(crit.get("holds", False)),
            "phasetwoMetric": METRIC_LABELS.get(metric, metric)}
-    if len(alloc):
-        if "compute_teacher" in alloc and alloc["compute_teacher"].notna().any():
+    if len(sweep):
+        if "compute_teacher" in sweep and sweep["compute_teacher"].notna().any():
             # the macros describe the first compute teacher's sweep (the default's tiny teacher)
-            alloc = alloc[alloc["compute_teacher"] == alloc["compute_teacher"].dropna().iloc[0]]
-        g = alloc.groupby("pct")[metric].mean()
+            sweep = sweep[sweep["compute_teacher"] == sweep["compute_teacher"].dropna().iloc[0]]
+        g = sweep.groupby("pct")[metric].mean()
         out["phasetwoBestAllocPct"] = int(g.idxmax())
         out["phasetwoBestAllocQuality"] = float(g.max())
-        out["phasetwoBudgetFlops"] = float(alloc["total_flops"].iloc[0])
-        out["phasetwoBudgetHonoured"] = bool(alloc["within_one_step"].astype(bool).all())
-        out["phasetwoAllocPoints"] = int(alloc["pct"].nunique())
+        out["phasetwoBudgetFlops"] = float(sweep["total_flops"].iloc[0])
+        out["phasetwoBudgetHonoured"] = bool(sweep["within_one_step"].astype(bool).all())
+        out["phasetwoAllocPoints"] = int(sweep["pct"].nunique())
     return out
 
 
@@ -256,15 +256,15 @@ def table_21(paths) -> pd.DataFrame:
     return df
 
 
-def table_22(alloc_paths, curve_points, compute_teachers) -> pd.DataFrame:
+def table_22(compute_paths, curve_points, compute_teachers) -> pd.DataFrame:
     """One row per Experiment-2.2 student: the sweep points, then the curve points
     (``curve_points``: dicts teacher/step/seed/json; endpoints may be Experiment-2.1
     evaluations). ``compute_teachers``: dicts name/mode/curve_csv/train_info (the
     Stage-1 summary whose FLOPs price the last step of a `train` teacher)."""
-    a = read_json_rows(alloc_paths) if alloc_paths else pd.DataFrame()
+    a = read_json_rows(compute_paths) if compute_paths else pd.DataFrame()
     modes = {c["name"]: c.get("mode", "scratch") for c in compute_teachers}
     if len(a):
-        a["experiment"] = "alloc"
+        a["experiment"] = "compute"
         if "compute_teacher" not in a:
             a["compute_teacher"] = a["teacher"]
         a["teacher_mode"] = a["compute_teacher"].map(modes).fillna("scratch")
@@ -310,11 +310,11 @@ def write_all(inp, out, params) -> None:
         crit = criterion(t21, metric, params.small, params.large)
     except ValueError as e:
         crit = {"error": str(e)}
-    t22 = table_22(list(inp.alloc), list(params.curve_points), list(params.compute_teachers))
+    t22 = table_22(list(inp.compute), list(params.curve_points), list(params.compute_teachers))
     write_csv(t22, out.csv22)
     table22(t22, metric, out.table22)
     fl = t21.loc[t21["teacher"] == UNTRAINED, metric].astype(float)
-    figures22(t22, metric, Path(out.fig22_alloc).with_suffix(""), Path(out.fig22_curve).with_suffix(""),
+    figures22(t22, metric, Path(out.fig22_compute).with_suffix(""), Path(out.fig22_curve).with_suffix(""),
               floor=float(fl.mean()) if len(fl) else None)
     Path(out.criterion).write_text(json.dumps(crit, indent=1, default=float) + "\n")
-    write_macros(macros(crit, t22[t22["experiment"] == "alloc"], metric), out.macros)
+    write_macros(macros(crit, t22[t22["experiment"] == "compute"], metric), out.macros)

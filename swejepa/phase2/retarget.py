@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from swejepa.student.data import StudentData
+from swejepa.student.targets import base_model, teacher_targets  # noqa: F401  (re-exported)
 
 
 def subset_positions(data: StudentData, splits=("train", "val"), max_regions: int | None = None,
@@ -28,61 +29,6 @@ def subset_positions(data: StudentData, splits=("train", "val"), max_regions: in
             p = np.sort(np.random.default_rng([seed, len(s)]).choice(p, max_regions, replace=False))
         out.append(p)
     return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
-
-
-def base_model(model):
-    """The transformer body of a ``*ForCausalLM`` (hidden states only, no LM head)."""
-    return getattr(model, "model", model)
-
-
-def teacher_targets(model, data: StudentData, positions, layer_index: int, *, chunk: int = 16,
-                    device: str = "cpu", autocast_bf16: bool = False):
-    """Forward ``model`` over the windows holding ``positions`` and gather the hidden
-    state ``layer_index`` (0 = embeddings) at each region's tokens.
-
-    Returns ``(targets fp16 [T, d], offsets int64 [m+1], forward_flops, tokens)`` with
-    regions in the order of ``positions`` and ``forward_flops = 2 · params · tokens``."""
-    import contextlib
-
-    import torch
-
-    positions = np.asarray(positions, dtype=np.int64)
-    body = base_model(model).to(device).eval()
-    n_par = int(sum(p.numel() for p in body.parameters()))
-    wins = np.unique(data.window[positions])
-    by_win: dict[int, list[int]] = {}
-    for r, j in enumerate(positions):
-        by_win.setdefault(int(data.window[j]), []).append(r)
-    n_tok = np.array([data.n_tok(int(j)) for j in positions], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(n_tok)]).astype(np.int64)
-    targets = None
-    tokens = 0
-    order = wins[np.argsort(data.length[wins], kind="stable")]
-    amp = (torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
-           if autocast_bf16 else contextlib.nullcontext())
-    with torch.no_grad():
-        for i in range(0, len(order), chunk):
-            ws = order[i:i + chunk]
-            L = int(data.length[ws].max())
-            ids = torch.from_numpy(data.input_ids[ws, :L].astype(np.int64)).to(device)
-            att = (torch.arange(L)[None, :] < torch.from_numpy(data.length[ws].astype(np.int64))[:, None])
-            att = att.long().to(device)
-            with amp:
-                hs = body(input_ids=ids, attention_mask=att, output_hidden_states=True).hidden_states
-            if not 0 <= layer_index < len(hs):
-                raise ValueError(f"layer index {layer_index} outside 0..{len(hs) - 1}")
-            h = hs[layer_index].float().cpu().numpy()
-            tokens += int(att.sum())
-            if targets is None:
-                targets = np.zeros((int(offsets[-1]), h.shape[-1]), np.float16)
-            for b, w in enumerate(ws):
-                for r in by_win[int(w)]:
-                    j = positions[r]
-                    s = int(data.pos_start[j])
-                    targets[offsets[r]:offsets[r + 1]] = h[b, s:s + n_tok[r]]
-    if targets is None:
-        targets = np.zeros((0, 1), np.float16)
-    return targets, offsets, 2.0 * n_par * tokens, tokens
 
 
 def with_targets(data: StudentData, positions, targets: np.ndarray, offsets: np.ndarray,

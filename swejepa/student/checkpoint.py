@@ -1,75 +1,28 @@
-"""Checkpoints: resumable training state and the per-interval weights of Experiment 1.2.
+"""Checkpoints: the per-interval weights of Experiment 1.2 and the final weights.
 
-Resume state lives in a directory no Snakemake rule declares
-(``results/students/{teacher}/{variant}/_resume/``): Snakemake deletes a failed
-job's declared outputs, and the resume state must survive exactly that case. It
-holds the model, optimizer, scheduler, torch RNG state and the step counter; the
-data order is a pure function of (seed, step), so the step *is* the data-order state.
-Every write goes to a temporary name and is renamed, so a job killed mid-write keeps
-the previous state.
+Resume state (model, optimizer, scheduler, RNG states, step; :mod:`swejepa.training.resume`)
+lives in a directory no Snakemake rule declares
+(``results/students/{teacher}/{variant}/_resume/``): Snakemake deletes a failed job's
+declared outputs, and the resume state must survive exactly that case. The interval
+checkpoints are written there first (``_resume/ckpts/``) and published to the declared
+``ckpts/`` when training ends. Every write goes to a temporary name and is renamed.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 
-RESUME_NAME = "state.pt"
-
-
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def unwrap(model):
-    return model.module if hasattr(model, "module") else model
-
-
-def save_resume(resume_dir, model, optimizer, scheduler, step: int, extra: dict | None = None) -> Path:
-    path = Path(resume_dir) / RESUME_NAME
-    _atomic_save({
-        "model": unwrap(model).state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "step": int(step),
-        "rng_torch": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        "rng_numpy": np.random.get_state(),
-        "rng_python": random.getstate(),
-        "extra": extra or {},
-    }, path)
-    return path
-
-
-def load_resume(resume_dir, model, optimizer, scheduler) -> dict | None:
-    """Restore state from ``resume_dir`` if present; returns ``{"step", "extra"}`` or None."""
-    path = Path(resume_dir) / RESUME_NAME
-    if not path.exists():
-        return None
-    st = torch.load(path, map_location="cpu", weights_only=False)
-    unwrap(model).load_state_dict(st["model"])
-    optimizer.load_state_dict(st["optimizer"])
-    scheduler.load_state_dict(st["scheduler"])
-    torch.set_rng_state(st["rng_torch"])
-    if st.get("rng_cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["rng_cuda"])
-    np.random.set_state(st["rng_numpy"])
-    random.setstate(st["rng_python"])
-    return {"step": int(st["step"]), "extra": st.get("extra", {})}
+from ..training.resume import atomic_save, unwrap
 
 
 def save_weights(path, model, meta: dict) -> Path:
     """Weights + everything needed to rebuild the model (``Student.cfg``) + ``meta``."""
     m = unwrap(model)
-    _atomic_save({"model": m.state_dict(), "cfg": m.cfg, "meta": dict(meta)}, Path(path))
+    atomic_save({"model": m.state_dict(), "cfg": m.cfg, "meta": dict(meta)}, Path(path))
     return Path(path)
 
 

@@ -77,41 +77,94 @@ def _decode(a) -> np.ndarray:
     return np.array([x.decode() if isinstance(x, bytes) else str(x) for x in a])
 
 
-def load_student_data(paths, mask: str, layer: str) -> StudentData:
-    """Concatenate the shards ``paths`` of one teacher for ``mask`` and target ``layer``."""
+class NoTargets:
+    """Stands in for the target matrix of regions without stored per-token vectors until
+    :func:`swejepa.student.targets.attach_online_targets` replaces it."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows):
+        raise RuntimeError("these regions have no stored per-token targets (student.targets: online): "
+                           "attach the teacher with swejepa.student.targets.attach_online_targets")
+
+
+def _vocab_of(f) -> int:
+    vocab = int(f.attrs["vocab_size"]) if "vocab_size" in f.attrs else 0
+    tok_attr = f.attrs.get("tokenizer")
+    if isinstance(tok_attr, (str, bytes)):
+        try:  # extraction writes a JSON description with the tokenizer's vocab_size
+            vocab = max(vocab, int(json.loads(tok_attr).get("vocab_size", 0)))
+        except (ValueError, AttributeError, TypeError):
+            pass
+    return vocab
+
+
+def _attrs_of(f) -> dict:
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    return {k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v) for k, v in attrs.items()}
+
+
+def _stored_regions(f, p, mask: str, layer: str, n_win: int, n_rows: int):
+    """Regions with per-token vectors (``/{mask}/tokens``): placement, offsets, targets."""
+    grp = f"/{mask}/tokens"
+    if grp not in f:
+        raise KeyError(f"{p}: no per-token group {grp} (mask '{mask}' not extracted?)")
+    tg = f[grp]
+    if layer not in tg:
+        have = sorted(k for k in tg.keys() if k not in ("region_sel", "offsets", "window", "pos_start", "ctx_start"))
+        raise KeyError(f"{p}: per-token layer '{layer}' not extracted for mask '{mask}'; "
+                       f"available: {have} (set student.target_layer to one of them)")
+    sel = tg["region_sel"][...].astype(np.int64)
+    o = tg["offsets"][...].astype(np.int64)
+    return (tg["window"][...].astype(np.int64) + n_win, tg["pos_start"][...].astype(np.int64),
+            tg["ctx_start"][...].astype(np.int64), o[:-1] + n_rows, int(o[-1]),
+            f[f"/{mask}/region_index"][...].astype(np.int64)[sel], tg[layer][...])
+
+
+def _placed_regions(f, p, mask: str, n_win: int, n_rows: int):
+    """Every region with a window and at least one token (``/{mask}/{window, pos_start,
+    ctx_start, n_tokens}``): placement and offsets; no targets."""
+    if f"/{mask}/window" not in f:
+        raise KeyError(f"{p}: no /{mask}/window (latents written before region placement was stored: "
+                       "re-extract for student.targets: online)")
+    g = f[f"/{mask}"]
+    n = g["n_tokens"][...].astype(np.int64)
+    w = g["window"][...].astype(np.int64)
+    ok = (w >= 0) & (n > 0)
+    n = n[ok]
+    return (w[ok] + n_win, g["pos_start"][...].astype(np.int64)[ok], g["ctx_start"][...].astype(np.int64)[ok],
+            np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64) + n_rows, int(n.sum()),
+            g["region_index"][...].astype(np.int64)[ok], None)
+
+
+def load_student_data(paths, mask: str, layer: str, *, regions: str = "stored") -> StudentData:
+    """Concatenate the shards ``paths`` of one teacher for ``mask`` and target ``layer``.
+
+    ``regions``: ``stored`` — the regions with per-token vectors and those vectors as
+    targets; ``placed`` — every region with a window (``student.targets: online``), whose
+    targets :func:`swejepa.student.targets.attach_online_targets` provides."""
     import h5py
 
+    if regions not in ("stored", "placed"):
+        raise ValueError(f"regions must be 'stored' or 'placed', got {regions!r}")
     paths = sorted(map(str, paths))
     if not paths:
         raise ValueError("no latent shards given")
-    ids, lens, splits = [], [], []
-    win, ps, cs, offs, rix, tgts = [], [], [], [], [], []
+    ids, lens, splits, parts = [], [], [], []
     n_win = n_rows = 0
     attrs: dict = {}
     vocab = 0
     width = None
     for p in paths:
         with h5py.File(p, "r") as f:
-            if not attrs:
-                attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-                attrs = {k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v) for k, v in attrs.items()}
-            if "vocab_size" in f.attrs:
-                vocab = max(vocab, int(f.attrs["vocab_size"]))
-            tok_attr = f.attrs.get("tokenizer")
-            if isinstance(tok_attr, (str, bytes)):
-                try:  # extraction writes a JSON description with the tokenizer's vocab_size
-                    vocab = max(vocab, int(json.loads(tok_attr).get("vocab_size", 0)))
-                except (ValueError, AttributeError, TypeError):
-                    pass
-            grp = f"/{mask}/tokens"
-            if grp not in f:
-                raise KeyError(f"{p}: no per-token group {grp} (mask '{mask}' not extracted?)")
-            tg = f[grp]
-            if layer not in tg:
-                have = sorted(k for k in tg.keys() if k not in
-                              ("region_sel", "offsets", "window", "pos_start", "ctx_start"))
-                raise KeyError(f"{p}: per-token layer '{layer}' not extracted for mask '{mask}'; "
-                               f"available: {have} (set student.target_layer to one of them)")
+            attrs = attrs or _attrs_of(f)
+            vocab = max(vocab, _vocab_of(f))
+            part = (_stored_regions(f, p, mask, layer, n_win, n_rows) if regions == "stored"
+                    else _placed_regions(f, p, mask, n_win, n_rows))
             x = f["/windows/input_ids"][...]
             if width is not None and x.shape[1] != width:
                 wmax = max(width, x.shape[1])
@@ -122,18 +175,14 @@ def load_student_data(paths, mask: str, layer: str) -> StudentData:
             ids.append(x)
             lens.append(f["/windows/length"][...].astype(np.int32))
             splits.append(_decode(f["/windows/split"][...]))
-            sel = tg["region_sel"][...].astype(np.int64)
-            o = tg["offsets"][...].astype(np.int64)
-            win.append(tg["window"][...].astype(np.int64) + n_win)
-            ps.append(tg["pos_start"][...].astype(np.int64))
-            cs.append(tg["ctx_start"][...].astype(np.int64))
-            rix.append(f[f"/{mask}/region_index"][...].astype(np.int64)[sel])
-            offs.append(o[:-1] + n_rows)
-            tgts.append(tg[layer][...])
+            parts.append(part)
             n_win += x.shape[0]
-            n_rows += int(o[-1])
+            n_rows += part[4]
     input_ids = np.concatenate(ids).astype(np.int32)
     vocab = max(vocab, int(input_ids.max()) + 1 if input_ids.size else 1)
+    win, ps, cs, offs, _, rix, tgts = zip(*parts)
+    targets = (np.concatenate(tgts).astype(np.float16) if regions == "stored"
+               else NoTargets((n_rows, int(attrs["hidden_size"]))))
     return StudentData(
         input_ids=input_ids,
         length=np.concatenate(lens),
@@ -141,9 +190,9 @@ def load_student_data(paths, mask: str, layer: str) -> StudentData:
         window=np.concatenate(win),
         pos_start=np.concatenate(ps),
         ctx_start=np.concatenate(cs),
-        offsets=np.concatenate(offs + [np.array([n_rows], dtype=np.int64)]),
+        offsets=np.concatenate(list(offs) + [np.array([n_rows], dtype=np.int64)]),
         region_index=np.concatenate(rix),
-        targets=np.concatenate(tgts).astype(np.float16),
+        targets=targets,
         vocab_size=int(vocab),
         attrs=attrs,
     )

@@ -30,8 +30,9 @@ from .train import autocast_for, evaluate_loss, normalise_targets, to_device
 
 def _dist(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
     """Row-wise distance in the training loss's geometry (broadcasting over leading dims)."""
-    d = a - b
-    return d.abs().mean(-1) if kind == "l1" else d.pow(2).mean(-1)
+    from .train import token_loss
+
+    return token_loss(a, b, kind)
 
 
 @torch.no_grad()

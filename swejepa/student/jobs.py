@@ -21,12 +21,12 @@ def evaluate_student(*, student: StudentSettings, evaluation: StudentEval, probe
     from ..phase0.retrieval import read_items
     from ..phase0.jobs import probe_sample
     from .checkpoint import load_weights
-    from .data import load_student_data
+    from .targets import load_targets_data
     from .evaluate import checkpoint_metrics, success_check, tokenize_items
 
     t0 = time.time()
     ev = evaluation
-    data = load_student_data(latents, student.mask, student.target_layer)
+    data = load_targets_data(student, latents, teacher=teacher, layout=layout, index=teacher_index)
     val = data.indices("val")
     if len(val) < 2:
         log.warning("fewer than 2 val regions; the success check uses train regions")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
 
 PAD = "<|pad|>"
@@ -10,6 +11,26 @@ FIM_PREFIX = "<|fim_prefix|>"
 FIM_SUFFIX = "<|fim_suffix|>"
 FIM_MIDDLE = "<|fim_middle|>"
 SPECIAL_TOKENS = [PAD, EOS, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE]
+
+
+# BPE training time explodes on a single pre-token of hundreds of thousands of characters
+# (a giant string literal of one letter: 600K took over 10 minutes). Such runs occur once,
+# so they teach the vocabulary nothing: for training only, runs of one pre-token class
+# (letters, digits, whitespace, other) are cut to this length. The longest run in the
+# stdlib is 95 characters, so its training text is unchanged.
+MAX_TRAIN_RUN = 1000
+_LONG_RUN = re.compile(r"(?<![^\W\d_])[^\W\d_]{%d,}|(?<!\d)\d{%d,}|(?<!\s)\s{%d,}|(?<![^\s\w])(?<!_)(?:[^\s\w]|_){%d,}"
+                       % ((MAX_TRAIN_RUN + 1,) * 4))
+_LONG_SPACE = re.compile(r"\s{%d}" % (MAX_TRAIN_RUN + 1))
+
+
+def cap_runs(text: str) -> str:
+    """``text`` with every run longer than ``MAX_TRAIN_RUN`` characters of one pre-token
+    class cut to that length (the same object when there is none)."""
+    if len(text) <= MAX_TRAIN_RUN or (max(map(len, text.split()), default=0) <= MAX_TRAIN_RUN
+                                      and not _LONG_SPACE.search(text)):
+        return text
+    return _LONG_RUN.sub(lambda m: m.group()[:MAX_TRAIN_RUN], text)
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int):
@@ -30,7 +51,7 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: in
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(texts, trainer=trainer)
+    tok.train_from_iterator(map(cap_runs, texts), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token=PAD,

@@ -8,15 +8,15 @@ Public entry points (also used by the compute-allocation experiment):
 * :func:`prepare_fim_data` — tokenise the training split once (ids + region token spans).
 * :func:`train_fim` — the training loop, for a number of optimizer steps *or* a FLOPs
   budget (``6 · n_params · tokens``); checkpoints to a resume directory and resumes
-  from it; returns the metric rows and an info dict with the FLOPs actually spent.
+  from it; on its time budget or SIGTERM/SIGUSR1 it saves the state and raises
+  :class:`~swejepa.training.Interrupted` (exit 75: the retry resumes); returns the metric
+  rows and an info dict with the FLOPs actually spent.
 * :func:`train_teacher` — all of the above from a :class:`~swejepa.settings.TeacherSpec`, saving with
   ``save_pretrained`` (model + tokenizer) so it reloads through the ``hf`` code path.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import time
@@ -27,6 +27,10 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..settings import ArchSpec, TeacherSpec, TrainingSpec
+from ..training import Interrupted, InterruptGuard, WarmupCosine, autocast, load_resume, save_resume
+from ..training import write_metrics as write_csv
+from ..training.resume import fingerprint as _fingerprint
+from ..training.schedule import set_lr
 from .fim import collate, sample_fim_example, token_span
 from .tokenizer import sentinel_ids
 
@@ -164,160 +168,185 @@ def bf16_is_faster(device: str = "cpu", min_speedup: float = 1.5) -> tuple[bool,
     return b16 >= min_speedup * f32, {"fp32_flops": f32, "bf16_flops": b16, "speedup": b16 / f32}
 
 
-def autocast_ctx(device: str, use_bf16: bool):
-    import contextlib
-
-    import torch
-
-    if not use_bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
+# The shared autocast helper (swejepa.training.precision); the name stays for extraction and the benchmarks.
+autocast_ctx = autocast
 
 
 # --------------------------------------------------------------------------- loop
-def lr_at(step: int, total: int, lr: float, warmup: int, min_ratio: float) -> float:
-    if step < warmup:
-        return lr * (step + 1) / max(1, warmup)
-    prog = min(1.0, (step - warmup) / max(1, total - warmup))
-    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * prog)))
-
-
-def _fingerprint(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def train_fim(model, data: FimData, tokenizer, training: TrainingSpec, *, seed: int = 0,
-              steps: int | None = None, flops_budget: float | None = None, device: str = "cpu",
-              resume_dir: str | os.PathLike | None = None, log: Callable[[str], None] | None = None,
-              fingerprint: dict | None = None, stop_after: int | None = None):
-    """Train ``model`` in place with the FIM objective.
-
-    Stops after ``steps`` optimizer steps, or once ``6 · n_params · tokens`` reaches
-    ``flops_budget`` (whichever is given; ``steps`` wins if both). Every
-    ``checkpoint_every`` steps the full state goes to ``resume_dir/state.pt`` (atomic);
-    a later call with the same fingerprint resumes from it. ``stop_after`` simulates an
-    interruption (tests). Returns ``(rows, info)``: metric rows
-    (step, loss, tokens_per_s, lr, tokens, flops, elapsed_s) and a dict with
-    ``flops_spent``, ``tokens``, ``steps``, ``n_params``, ``dtype``, ``precision_check``."""
-    import torch
-
-    tr = training
-    log = log or (lambda m: None)
-    sent = sentinel_ids(tokenizer)
-    P = n_params(model)
-    B, T = int(tr.batch_size), int(tr.seq_len)
+def plan_steps(training: TrainingSpec, n_params_: int, steps: int | None, flops_budget: float | None):
+    """``(steps, flops_budget, planned)``: the stopping rule (a number of optimizer steps, or
+    a FLOPs budget; the call's arguments win over ``training``, ``steps`` over a budget)
+    and the length of the learning-rate schedule."""
     if steps is None and flops_budget is None:
-        if tr.flops_budget:
-            flops_budget = float(tr.flops_budget)
-        elif tr.steps:
-            steps = int(tr.steps)
+        if training.flops_budget:
+            flops_budget = float(training.flops_budget)
+        elif training.steps:
+            steps = int(training.steps)
         else:
             raise ValueError("training: give `steps` or `flops_budget`")
     if steps is None:
         if not flops_budget or flops_budget <= 0:
             raise ValueError("give steps or a positive flops_budget")
-        planned = max(1, math.ceil(flops_budget / (6 * P * B * T)))
+        planned = max(1, math.ceil(flops_budget / (6 * n_params_ * training.batch_size * training.seq_len)))
     else:
         planned = int(steps)
-    model.to(device)
-    model.train()
-    if tr.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    opt = torch.optim.AdamW(model.parameters(), lr=tr.lr, weight_decay=tr.weight_decay, betas=(0.9, 0.95))
+    return steps, flops_budget, planned
 
-    def batch(k):
-        return make_batch(data, k, B, T, sent, seed, tr.fim_rate, tr.region_fraction)
 
-    # Precision: bf16 autocast only where it is faster *and* the loss matches fp32.
-    check: dict = {"requested": tr.dtype}
-    use_bf16 = tr.dtype == "bfloat16"
-    if tr.dtype == "auto":
+def choose_precision(model, first_batch: Callable, device: str, dtype: str, log) -> tuple[bool, dict]:
+    """bf16 autocast only where it is faster *and* the loss on ``first_batch()`` matches fp32
+    (``dtype: auto``); ``bfloat16``/``float32`` as asked. Returns (use_bf16, the check)."""
+    import torch
+
+    check: dict = {"requested": dtype}
+    use_bf16 = dtype == "bfloat16"
+    if dtype == "auto":
         faster, rates = bf16_is_faster(device)
         check.update(rates)
         use_bf16 = faster
     if use_bf16:
-        x, att, lab = (t.to(device) for t in batch(0))
+        x, att, lab = (t.to(device) for t in first_batch())
         with torch.no_grad():
             l32 = float(model(input_ids=x, attention_mask=att, labels=lab).loss)
-            with autocast_ctx(device, True):
+            with autocast(device, True):
                 l16 = float(model(input_ids=x, attention_mask=att, labels=lab).loss)
         rel = abs(l16 - l32) / max(1e-8, abs(l32))
         check.update({"loss_fp32": l32, "loss_bf16": l16, "rel_diff": rel})
-        if rel > 0.01 and tr.dtype == "auto":
+        if rel > 0.01 and dtype == "auto":
             use_bf16 = False
     check["used"] = "bfloat16" if use_bf16 else "float32"
     log(f"training precision: {check}")
+    return use_bf16, check
+
+
+@dataclass
+class FimProgress:
+    """A FIM run's counters and metric rows; all of it is the resume state's ``extra``."""
+    step: int = 0
+    tokens: int = 0
+    rows: list = field(default_factory=list)
+    elapsed: float = 0.0     # seconds over the logged intervals, all attempts
+    acc_loss: float = 0.0    # the log interval in progress: summed loss, steps, tokens
+    acc_n: int = 0
+    acc_tok: int = 0
+    precision: dict = field(default_factory=dict)   # {"bf16": bool, "check": {...}}, decided once per run
+    t_last: float = field(default_factory=time.perf_counter)  # start of the interval (not saved)
+
+    def advance(self, loss: float, ntok: int) -> None:
+        self.tokens += ntok
+        self.step += 1
+        self.acc_loss += loss
+        self.acc_n += 1
+        self.acc_tok += ntok
+
+    def log_row(self, lr: float, P: int) -> dict:
+        """Close the log interval: its row (mean loss, tokens/s) is appended and returned."""
+        now = time.perf_counter()
+        dt = now - self.t_last
+        self.elapsed += dt
+        row = {"step": self.step, "loss": self.acc_loss / self.acc_n,
+               "tokens_per_s": self.acc_tok / dt if dt > 0 else float("nan"), "lr": lr, "tokens": self.tokens,
+               "flops": 6 * P * self.tokens, "elapsed_s": self.elapsed}
+        self.rows.append(row)
+        self.acc_loss, self.acc_n, self.acc_tok, self.t_last = 0.0, 0, 0, now
+        return row
+
+    def extra(self) -> dict:
+        kept = ("tokens", "rows", "elapsed", "acc_loss", "acc_n", "acc_tok", "precision")
+        return {**{k: getattr(self, k) for k in kept}, "acc_s": time.perf_counter() - self.t_last}
+
+    @classmethod
+    def resumed(cls, state: dict) -> "FimProgress":
+        ex = dict(state["extra"])
+        acc_s = ex.pop("acc_s", 0.0)
+        return cls(step=state["step"], **ex, t_last=time.perf_counter() - acc_s)
+
+
+def train_fim(model, data: FimData, tokenizer, training: TrainingSpec, *, seed: int = 0,
+              steps: int | None = None, flops_budget: float | None = None, device: str = "cpu",
+              resume_dir: str | os.PathLike | None = None, log: Callable[[str], None] | None = None,
+              fingerprint: dict | None = None, stop_after: int | None = None,
+              time_budget_s: float | None = None, handle_signals: bool = True):
+    """Train ``model`` in place with the FIM objective for ``steps`` optimizer steps, or until
+    ``6 · n_params · tokens`` reaches ``flops_budget`` (:func:`plan_steps`).
+
+    With a ``resume_dir``: the state goes to ``resume_dir/state.pt`` every ``checkpoint_every``
+    steps, and a later call with the same settings and ``fingerprint`` resumes from it (same
+    weights and metric rows as an uninterrupted run); ``time_budget_s`` (seconds of this call)
+    or SIGTERM/SIGUSR1 stop it at the next step boundary, state saved, raising
+    :class:`~swejepa.training.Interrupted`. ``stop_after`` returns at that step, state saved
+    (Experiment 2.2's snapshots; ``info["interrupted_at"]``). Returns ``(rows, info)``: metric
+    rows (step, loss, tokens_per_s, lr, tokens, flops, elapsed_s) and ``flops_spent``,
+    ``tokens``, ``steps``, ``n_params``, ``dtype``, ``precision_check``, ..."""
+    import torch
+
+    tr, log = training, log or (lambda m: None)
+    sent = sentinel_ids(tokenizer)
+    P = n_params(model)
+    steps, flops_budget, planned = plan_steps(tr, P, steps, flops_budget)
+    model.to(device).train()
+    if tr.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    opt = torch.optim.AdamW(model.parameters(), lr=tr.lr, weight_decay=tr.weight_decay, betas=(0.9, 0.95))
+    schedule = WarmupCosine(tr.lr, tr.warmup, planned, tr.min_lr_ratio)
+
+    def batch(k):
+        return make_batch(data, k, tr.batch_size, tr.seq_len, sent, seed, tr.fim_rate, tr.region_fraction)
+
+    def done(p: FimProgress) -> bool:
+        return p.step >= steps if steps is not None else 6 * P * p.tokens >= flops_budget
 
     fp = _fingerprint({"train": tr.to_dict(), "seed": seed, "steps": steps, "flops_budget": flops_budget, "P": P,
                        "n_tokens": data.n_tokens, "extra": fingerprint})
-    start, rows, tokens, elapsed = 0, [], 0, 0.0
-    state_path = Path(resume_dir) / "state.pt" if resume_dir else None
-    if state_path and state_path.exists():
-        st = torch.load(state_path, map_location=device, weights_only=False)
-        if st.get("fingerprint") == fp:
-            model.load_state_dict(st["model"])
-            opt.load_state_dict(st["opt"])
-            start, rows, tokens, elapsed = st["step"], st["rows"], st["tokens"], st["elapsed"]
-            log(f"resumed from {state_path} at step {start}")
-        else:
-            log(f"ignoring stale checkpoint {state_path} (different fingerprint)")
+    state = load_resume(resume_dir, model, opt, fingerprint=fp, log=log)
+    prog = FimProgress.resumed(state) if state else FimProgress()
+    if state:
+        log(f"resumed from {resume_dir} at step {prog.step}")
+    else:
+        bf16, check = choose_precision(model, lambda: batch(0), device, tr.dtype, log)
+        prog.precision = {"bf16": bf16, "check": check}
+    use_bf16, start = prog.precision["bf16"], prog.step
 
-    def save_state(step):
-        if not state_path:
-            return
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_path.with_name(f"state.pt.tmp-{os.getpid()}")
-        torch.save({"fingerprint": fp, "model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "rows": rows, "tokens": tokens, "elapsed": elapsed}, tmp)
-        os.replace(tmp, state_path)
+    def save():
+        if resume_dir is not None:
+            save_resume(resume_dir, model, opt, prog.step, extra=prog.extra(), fingerprint=fp)
 
-    step = start
-    acc_loss, acc_n, acc_tok, t_last = 0.0, 0, 0, time.perf_counter()
-    while True:
-        spent = 6 * P * tokens
-        if steps is not None and step >= steps:
-            break
-        if steps is None and spent >= flops_budget:
-            break
-        if stop_after is not None and step >= stop_after:
-            # a graceful interruption: checkpoint the exact state, so a resume continues here
-            save_state(step)
-            model.eval()
-            return rows, {"interrupted_at": step, "tokens": tokens, "flops_spent": 6 * P * tokens}
-        x, att, lab = (t.to(device) for t in batch(step))
-        lr = lr_at(step, planned, tr.lr, tr.warmup, tr.min_lr_ratio)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        with autocast_ctx(device, use_bf16):
-            loss = model(input_ids=x, attention_mask=att, labels=lab).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if tr.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tr.grad_clip)
-        opt.step()
-        ntok = int(att.sum())
-        tokens += ntok
-        step += 1
-        acc_loss += float(loss.detach())
-        acc_n += 1
-        acc_tok += ntok
-        last = (steps is not None and step >= steps) or (steps is None and 6 * P * tokens >= flops_budget)
-        if step % int(tr.log_every) == 0 or last:
-            now = time.perf_counter()
-            dt = now - t_last
-            elapsed += dt
-            rows.append({"step": step, "loss": acc_loss / acc_n, "tokens_per_s": acc_tok / dt if dt > 0 else float("nan"),
-                         "lr": lr, "tokens": tokens, "flops": 6 * P * tokens, "elapsed_s": elapsed})
-            log(f"step {step} loss {acc_loss / acc_n:.4f} tok/s {acc_tok / dt:.0f} lr {lr:.2e}")
-            acc_loss, acc_n, acc_tok, t_last = 0.0, 0, 0, now
-        if state_path and int(tr.checkpoint_every) and step % int(tr.checkpoint_every) == 0 and not last:
-            save_state(step)
-            t_last = time.perf_counter()
+    resumable = resume_dir is not None  # without a resume directory nothing stops the run early
+    with InterruptGuard(time_budget_s if resumable else None, signals=handle_signals and resumable) as stop:
+        while not done(prog):
+            if stop_after is not None and prog.step >= stop_after:
+                save()  # the exact state: a later call continues here
+                model.eval()
+                return prog.rows, {"interrupted_at": prog.step, "tokens": prog.tokens,
+                                   "flops_spent": 6 * P * prog.tokens}
+            x, att, lab = (t.to(device) for t in batch(prog.step))
+            lr = schedule(prog.step)
+            set_lr(opt, lr)
+            with autocast(device, use_bf16):
+                loss = model(input_ids=x, attention_mask=att, labels=lab).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tr.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tr.grad_clip)
+            opt.step()
+            prog.advance(float(loss.detach()), int(att.sum()))
+            last = done(prog)
+            if prog.step % tr.log_every == 0 or last:
+                row = prog.log_row(lr, P)
+                log(f"step {prog.step} loss {row['loss']:.4f} tok/s {row['tokens_per_s']:.0f} lr {lr:.2e}")
+            why = None if last else stop.reason()
+            if resumable and (why or (tr.checkpoint_every and prog.step % tr.checkpoint_every == 0 and not last)):
+                save()
+                prog.t_last = time.perf_counter()
+            if why:
+                log(f"interrupted ({why}) at step {prog.step}; resume state in {resume_dir}")
+                raise Interrupted(f"{why} at step {prog.step}")
     model.eval()
-    info = {"steps": step, "planned_steps": planned, "tokens": tokens, "flops_spent": 6 * P * tokens,
+    check = prog.precision["check"]
+    info = {"steps": prog.step, "planned_steps": planned, "tokens": prog.tokens, "flops_spent": 6 * P * prog.tokens,
             "flops_budget": flops_budget, "n_params": P, "dtype": check["used"], "precision_check": check,
-            "elapsed_s": elapsed, "resumed_from": start}
-    return rows, info
+            "elapsed_s": prog.elapsed, "resumed_from": start}
+    return prog.rows, info
 
 
 def save_teacher(model, tokenizer, out_dir: str | os.PathLike) -> None:
@@ -338,25 +367,29 @@ def save_teacher(model, tokenizer, out_dir: str | os.PathLike) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+METRIC_FIELDS = ["step", "loss", "tokens_per_s", "lr", "tokens", "flops", "elapsed_s"]
+
+
 def write_metrics(rows: list[dict], path: str | os.PathLike) -> None:
-    import pandas as pd
-
-    from ..runtime import atomic_path
-
-    cols = ["step", "loss", "tokens_per_s", "lr", "tokens", "flops", "elapsed_s"]
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows, columns=cols).to_csv(tmp, index=False)
+    write_csv(rows, path, METRIC_FIELDS)
 
 
 def train_teacher(teacher: TeacherSpec, records: list[dict], regions, tokenizer, *, seed: int = 0,
                   device: str = "cpu", out_dir=None, resume_dir=None, steps: int | None = None,
-                  flops_budget: float | None = None, log=None):
-    """A teacher's spec -> trained model (and saved to ``out_dir`` if given). Returns (model, rows, info)."""
+                  flops_budget: float | None = None, time_budget_s: float | None = None, log=None):
+    """A teacher's spec -> trained model (and saved to ``out_dir`` if given). Returns (model, rows, info).
+
+    With a ``resume_dir``: resumes from its state, and raises :class:`~swejepa.training.Interrupted`
+    with the state saved when ``time_budget_s`` (counted from this call: data preparation
+    included) is spent or SIGTERM/SIGUSR1 arrives."""
+    t0 = time.time()
     data = prepare_fim_data(records, tokenizer, regions)
     model = build_model(teacher.arch, tokenizer, seed)
+    budget = None if time_budget_s is None else time_budget_s - (time.time() - t0)
     rows, info = train_fim(model, data, tokenizer, teacher.training, seed=seed, steps=steps,
                            flops_budget=flops_budget, device=device, resume_dir=resume_dir, log=log,
-                           fingerprint={"arch": teacher.arch.to_dict(), "vocab": len(tokenizer)})
+                           fingerprint={"arch": teacher.arch.to_dict(), "vocab": len(tokenizer)},
+                           time_budget_s=budget)
     info.update({"n_train_files": len(data.ids), "n_train_tokens": data.n_tokens, "arch": teacher.arch.to_dict()})
     if out_dir is not None:
         save_teacher(model.cpu(), tokenizer, out_dir)
