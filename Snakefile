@@ -33,6 +33,12 @@ check_workflow(SETTINGS, workflow)
 PLAN = build_plan(SETTINGS)
 LAYOUT = PLAN.layout
 
+# parse-time warning: students whose planned epochs over their distinct target regions
+# exceed plan.max_epochs (the cost plan's sizes; python -m swejepa.plan has the details)
+from swejepa.preflight import check_epochs
+
+check_epochs(SETTINGS, PLAN, workflow)
+
 include: "rules/corpus.smk"
 include: "rules/mask.smk"
 include: "rules/properties.smk"

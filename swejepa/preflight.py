@@ -161,6 +161,30 @@ def check_workflow(settings, workflow, argv: list[str] | None = None, *,
     return missing
 
 
+def check_epochs(settings, plan, workflow=None, *, warn=None) -> list[str]:
+    """The Snakefile's parse-time warning (issue 20): each student of the student stage
+    whose planned epochs over its distinct train target regions exceed
+    ``plan.max_epochs`` (:func:`swejepa.plan.epochs.epoch_warnings`: the cost plan's
+    sizes, measured from the results when they exist). Never stops the run; job processes
+    skip it. Returns the warnings."""
+    if workflow is not None and not _is_main_process(workflow):
+        return []
+    say = warn or (lambda s: print(s, file=sys.stderr))
+    from .plan.epochs import epoch_warnings
+
+    try:
+        lines = epoch_warnings(settings, plan)
+    except Exception as e:  # noqa: BLE001 -- an estimate that cannot be made must not stop the parse
+        say(f"WARNING: epochs over targets not estimated ({type(e).__name__}: {e}); "
+            "python -m swejepa.plan reports them")
+        return []
+    if lines:
+        say("WARNING: students would see their targets more often than plan.max_epochs "
+            "(memorisation; raise extract.token_max_regions / extract.token_epochs, use student.targets: "
+            "online, a larger corpus, or fewer student.train.max_steps):\n  " + "\n  ".join(lines))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["apt-packages"]:

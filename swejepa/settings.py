@@ -655,8 +655,8 @@ class PlanSettings(Section):
     executor: Literal["slurm", "local"] = opt(
         "slurm", "slurm: only jobs that request a GPU get one | local (snakemake -cN on a GPU machine): every torch "
                  "job with device auto sees the GPU")
-    max_epochs: float = opt(10.0, "the cost plan warns when a student sees its distinct train target regions "
-                                  "more often than this", exclusiveMinimum=0)
+    max_epochs: float = opt(10.0, "the cost plan and the Snakefile (at parse time) warn when a student sees its distinct "
+                                  "train target regions more often than this", exclusiveMinimum=0)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,8 @@ from ..settings import Settings
 from . import hardware as hw
 from .arch import Arch, teacher_arch
 from .memory import act_bytes_per_token_layer, forward_memory, gb, train_memory
-from .sizes import (CorpusSize, ExtractSize, corpus_size, extract_size, factor, n_bench_items)
+from .sizes import (CorpusSize, ExtractSize, corpus_size, extract_size, extract_window, factor, n_bench_items,
+                    student_regions)
 
 PHASE_OF = {
     "corpus": "phase0", "mask": "phase0", "mask_agreement": "phase0", "properties": "phase0",
@@ -269,11 +270,8 @@ class CostModel:
         self.ext: dict[str, ExtractSize] = {}
         for t in settings.teacher_names:
             a = self.arch[t]
-            w = min(settings.extract.window, a.max_positions or settings.extract.window,
-                    settings.teacher(t).max_length or settings.extract.window)
-            if not a.causal:
-                w = min(w, a.max_positions - 2 if a.max_positions else w)
-            self.ext[t] = extract_size(settings, self.lay, self.corpus, t, a, self.n_items, w)
+            self.ext[t] = extract_size(settings, self.lay, self.corpus, t, a, self.n_items,
+                                       extract_window(settings, t, a))
         self._students: dict = {}
 
     # ---------------------------------------------------------------- generic
@@ -332,7 +330,7 @@ class CostModel:
 
     # Light jobs that only write a few small text files (start-up only); the other light jobs
     # (combines, reports, figures) add the measured cost of a table/figure job.
-    START_ONLY = {"paper_corpus_macros", "paper_provenance", "paper_sources", "paper_check", "teacher_random",
+    START_ONLY = {"paper_corpus_macros", "paper_provenance", "paper_check", "teacher_random",
                   "phase0_macros"}
     # Figures (PDF + PNG) each light rule draws, by the paper products' name prefixes (swejepa.dag).
     FIGURE_PREFIXES = {"phase0_stats_combine": "exp01_", "phase0_retrieval_combine": "exp02_",
@@ -351,12 +349,6 @@ class CostModel:
 
     def light(self, rule: str, torch_job: bool = False, **wc) -> Job:
         j = self.job(rule, **wc)
-        if rule == "paper_sources":   # a target rule: no script runs
-            j.notes.append("target rule (no script)")
-            j.parts.append(Part("none"))
-            j = self.finish(j, False)
-            j.seconds = j.core_seconds = 0.0
-            return j
         if rule not in self.START_ONLY:
             n = self.n_figures(rule, **wc)
             j.parts.append(Part(f"{n} figure(s)/report", seconds=n * self.k("report_s")))
@@ -531,11 +523,8 @@ class CostModel:
         """Regions and tokens the students of teacher ``t`` train on."""
         st = self.s.student
         e = self.ext[t]
-        regions = e.token_regions.get(st.mask, 0)
-        train = regions * self.corpus.train_share
-        val = regions * self.corpus.val_share
-        rows = e.token_rows.get(st.mask, 0)
-        mean_tok = rows / max(1.0, regions)
+        r = student_regions(self.s, self.corpus, e)
+        regions, train, val, rows, mean_tok = r["regions"], r["train"], r["val"], r["rows"], r["tok_per_region"]
         targets = min(st.max_targets, mean_tok)
         ex_tokens = min(float(st.max_len), e.mean_window)
         return {"regions": regions, "train": train, "val": val, "rows": rows, "tok_per_region": mean_tok,
@@ -574,9 +563,22 @@ class CostModel:
         j.parts.append(Part("periodic val loss", "student_forward",
                             self.student_flops(sh, evals * tc.eval_batches * tc.batch_size, d["tokens_per_ex"],
                                                d["targets_per_ex"]) / 3, dt))
-        j.parts.append(Part("load targets", seconds=d["rows"] * sh.d_target * 2 / 1e6 * float(hw.IO_S_PER_MB.value)))
         per_gpu = tc.batch_size / max(1, j.gpus)
         j.memory = self.student_memory(sh, per_gpu, d["tokens_per_ex"], d["targets_per_ex"])
+        if self.s.student.targets == "online":
+            # the frozen teacher computes each batch's targets: one forward over the batch's
+            # windows (bf16 on CUDA), its weights beside the student's (swejepa.student.targets)
+            a, e = self.arch[t], self.ext[t]
+            train_ex = steps * tc.batch_size + evals * tc.eval_batches * tc.batch_size
+            j.parts.append(Part(f"online targets: teacher forward over {train_ex:.0f} windows", "extract",
+                                lm_forward_flops(a, train_ex * e.mean_window, e.mean_window / 2), dt))
+            j.memory["teacher_weights"] = a.n_params * (2.0 if dt == "bf16" else 4.0)
+            j.memory["hidden_states"] += per_gpu * e.mean_window * a.hidden * 4.0 * (a.n_layers + 1)
+            j.memory["total"] = sum(v for k, v in j.memory.items() if k != "total")
+            j.notes.append(f"online targets from {t} ({a.n_params / 1e6:.0f}M parameters)")
+        else:
+            j.parts.append(Part("load targets",
+                                seconds=d["rows"] * sh.d_target * 2 / 1e6 * float(hw.IO_S_PER_MB.value)))
         j.epochs = {"regions": round(d["train"]), "tokens": round(d["train_tokens"]), "examples": round(ex),
                     "epochs": round(ex / max(1.0, d["train"]), 2)}
         j.notes.append(f"student {sh.n_params / 1e6:.1f}M non-embedding params, {d['tokens_per_ex']:.0f} tokens/example")

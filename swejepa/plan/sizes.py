@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..corpus import TEST_DIR_NAMES as TEST_DIRS
 from ..layout import Layout
 from ..settings import Settings
 from .hardware import Rate
@@ -58,7 +59,6 @@ HF_DATASETS = {
                                "source": "assumed: the-stack-smol data/python, ~10K files (dataset card), ~6 KB/file"},
 }
 
-TEST_DIRS = {"test", "tests", "idle_test", "unittests"}
 
 
 def factor(key: str) -> float:
@@ -100,7 +100,7 @@ def _walk(root: Path, include_tests: bool, skip=("site-packages", "dist-packages
         if not include_tests and any(p in TEST_DIRS for p in rel.parts):
             continue
         for f in filenames:
-            if f.endswith(".py") and (include_tests or not f.startswith("test_")):
+            if f.endswith(".py"):   # as swejepa.corpus: test directories only, not file names
                 try:
                     out.append((str(rel / f), os.path.getsize(os.path.join(dirpath, f))))
                 except OSError:
@@ -117,13 +117,13 @@ def estimate_corpus(settings: Settings) -> CorpusSize:
     c = settings.corpus
     if c.source == "stdlib":
         root = Path(sysconfig.get_paths()["stdlib"])
-        files = _walk(root, c.include_tests)
+        files = _walk(root, c.test_dirs == "keep")
         how = f"stat walk of this interpreter's stdlib {root} (Python {sys.version.split()[0]})"
     elif c.source == "site-packages":
-        files = [f for r in _site_roots() for f in _walk(r, c.include_tests, skip=("__pycache__",))]
+        files = [f for r in _site_roots() for f in _walk(r, c.test_dirs == "keep", skip=("__pycache__",))]
         how = f"stat walk of {', '.join(map(str, _site_roots()))} (before near-duplicate removal)"
     elif c.source == "dir":
-        files = _walk(Path(c.path), c.include_tests, skip=("__pycache__",))
+        files = _walk(Path(c.path), c.test_dirs == "keep", skip=("__pycache__",))
         how = f"stat walk of {c.path}"
     elif c.source == "jsonl":
         size = os.path.getsize(c.path) if c.path and os.path.exists(c.path) else 0
@@ -218,6 +218,29 @@ class ExtractSize:
         return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
+def token_regions_planned(regions: float, st, student_examples: int, train_share: float) -> float:
+    """Regions of one mask that get per-token vectors, all shards together, as
+    :func:`swejepa.extract.inputs.token_region_count` chooses them per shard:
+    ``token_max_regions`` per shard (None: all), and with ``token_epochs`` only as many as the
+    main students need to see each train region at most that often."""
+    n = max(1, st.n_shards)
+    per = regions / n
+    k = per if st.token_max_regions is None else min(per, float(st.token_max_regions))
+    if st.token_epochs is not None and student_examples and per:
+        need = math.ceil(student_examples / st.token_epochs / n / max(train_share, 1.0 / per))
+        k = min(k, float(need))
+    return k * n
+
+
+def extract_window(settings: Settings, teacher: str, a) -> int:
+    """The window of ``teacher``'s extraction: ``extract.window`` within its positions."""
+    w = min(settings.extract.window, a.max_positions or settings.extract.window,
+            settings.teacher(teacher).max_length or settings.extract.window)
+    if not a.causal:
+        w = min(w, a.max_positions - 2 if a.max_positions else w)
+    return w
+
+
 def extract_size(settings: Settings, layout: Layout, cs: CorpusSize, teacher: str, arch, n_bench_items: int,
                  window: int) -> ExtractSize:
     """Tokens, windows and regions of ``teacher``'s extraction: measured from its reports
@@ -253,13 +276,27 @@ def extract_size(settings: Settings, layout: Layout, cs: CorpusSize, teacher: st
     bench_tokens = n_bench_items * factor("bench_item_tokens")
     forward = corpus_tokens * (1 + over) + bench_tokens
     regions = {m: cs.regions[m] * frac for m in cs.regions}
-    token_regions = {m: min(float(st.token_max_regions), regions[m]) for m in regions}
+    examples = settings.student.train.max_steps * settings.student.train.batch_size
+    token_regions = {m: token_regions_planned(regions[m], st, examples, cs.train_share) for m in regions}
     token_rows = {m: token_regions[m] * cs.body_chars[m] / bpt for m in regions}
     return ExtractSize(files=files, corpus_tokens=corpus_tokens, tokens_forward=forward,
                        tokens_padded=forward * (1 + factor("padding_waste")), n_windows=n_windows,
                        mean_window=corpus_tokens / max(1.0, base_windows), regions=regions,
                        token_regions=token_regions, token_rows=token_rows, bytes_per_token=bpt,
                        status=f"estimated from the corpus ({cs.status.split(':')[0]}), bytes/token {bpt} ({bpt_how})")
+
+
+def student_regions(settings: Settings, cs: CorpusSize, e: ExtractSize) -> dict:
+    """The regions a student of ``e``'s teacher trains on (``student.mask``): with
+    ``student.targets: precomputed`` the ones with stored per-token vectors, with ``online``
+    every region with a window; train/val by the corpus's split shares, their tokens."""
+    st = settings.student
+    stored = e.token_regions.get(st.mask, 0)
+    mean_tok = (e.token_rows.get(st.mask, 0) / stored if stored
+                else cs.body_chars.get(st.mask, 0.0) / max(1e-9, e.bytes_per_token))
+    regions = e.regions.get(st.mask, 0) if st.targets == "online" else stored
+    return {"regions": regions, "train": regions * cs.train_share, "val": regions * cs.val_share,
+            "rows": regions * mean_tok, "tok_per_region": mean_tok}
 
 
 def n_bench_items(settings: Settings, layout: Layout, cs: CorpusSize) -> tuple[int, str]:
