@@ -94,7 +94,8 @@ def cast_for_storage(x, dtype: str) -> np.ndarray:
         # round to nearest even on the upper 16 bits
         rounded = bits + (0x7FFF + ((bits >> 16) & 1))
         return (rounded >> 16).astype(np.uint16)
-    out = arr.astype(np.float16 if d == "float16" else np.float32)
+    with np.errstate(over="ignore"):   # an overflow is reported below, not warned
+        out = arr.astype(np.float16 if d == "float16" else np.float32)
     if not np.isfinite(out).all():
         n = int((~np.isfinite(out)).sum())
         raise StorageOverflow(f"{n} values are not finite in {d} (max |x| {np.nanmax(np.abs(arr.astype(np.float64))):.4g})")
@@ -104,3 +105,29 @@ def cast_for_storage(x, dtype: str) -> np.ndarray:
 def bf16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
     """Readers: the float32 values of a stored bfloat16 (uint16) dataset."""
     return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def numpy_storage_dtype(dtype: str):
+    """The numpy dtype a dataset of storage dtype ``dtype`` is created with (bfloat16: its
+    uint16 bit pattern)."""
+    return {"float16": np.float16, "bfloat16": np.uint16, "float32": np.float32}[_norm(dtype)]
+
+
+def buffer_dtype(dtype: str):
+    """The in-memory dtype of vectors to be stored as ``dtype`` (float16 stays float16;
+    bfloat16 and float32 are kept in float32 until :func:`cast_for_storage`)."""
+    return np.float16 if _norm(dtype) == "float16" else np.float32
+
+
+def read_float32(ds, sel=Ellipsis) -> np.ndarray:
+    """Readers: ``ds[sel]`` as float32 whatever its storage dtype (a bfloat16 dataset is
+    ``uint16`` with the attribute ``dtype = bfloat16``)."""
+    x = ds[sel]
+    if x.dtype == np.uint16 and str(_attr(ds, "dtype")) == "bfloat16":
+        return bf16_bits_to_float32(x)
+    return np.asarray(x, dtype=np.float32)
+
+
+def _attr(ds, key):
+    v = ds.attrs.get(key, "")
+    return v.decode() if isinstance(v, bytes) else v

@@ -196,6 +196,11 @@ def test_hdf5_contract_attributes_and_datasets(tiny_h5, corpus):
             assert a in h5.attrs, a
         assert json.loads(h5.attrs["layer_indices"]) == {"first": 1, "half": 2, "last": 4}
         assert h5.attrs["corpus_manifest_sha256"] == "abc123" and h5.attrs["dtype"] == "float16"
+        # the storage dtype decided on the probe's max |h| per grid layer, with its reason
+        mx = json.loads(h5.attrs["max_abs_per_layer"])
+        assert set(mx) == {"first", "half", "last"} and all(0 < v < 65504 / 2 for v in mx.values())
+        assert "fp16 max" in h5.attrs["storage_reason"] and h5["ast/last/mean"].dtype == np.float16
+        assert rep["storage"]["dtype"] == "float16" and rep["storage"]["max_abs_per_layer"] == mx
         pc = json.loads(h5.attrs["precision_check"])  # fp32 vs bf16 cosine, recorded per teacher
         assert pc["used"] in ("float32", "bfloat16") and pc["min"] > 0.99 and "2" in pc
         n = len(regs)

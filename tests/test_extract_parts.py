@@ -118,7 +118,9 @@ def test_pooling_matches_a_direct_computation():
     assert sorted(pooled) == [0, 2]
     for li in (0, 2):
         p = pooled[li]
-        assert p.mean.dtype == np.float16 and p.mean.shape == (len(spans), D)
+        # float32: the block buffers cast to the storage dtype (float16: as torch's .half())
+        assert p.mean.dtype == np.float32 and p.mean.shape == (len(spans), D)
+        assert np.array_equal(p.mean.astype(np.float16), torch.from_numpy(p.mean).half().numpy())
         assert torch.equal(p.hidden, hs[li])
         for j, (r, a, b) in enumerate(spans):
             if b == a:
@@ -126,7 +128,7 @@ def test_pooling_matches_a_direct_computation():
                 continue
             want = hs[li][r, a:b]
             np.testing.assert_allclose(p.mean[j], want.mean(0).numpy(), atol=2e-3)
-            np.testing.assert_array_equal(p.last[j], want[-1].half().numpy())
+            np.testing.assert_array_equal(p.last[j], want[-1].numpy())
 
 
 def test_batches_round_lengths_to_16_within_the_window():
@@ -192,3 +194,45 @@ def test_block_buffers_put_each_batch_at_its_regions():
 def test_code_version_hashes_the_whole_package_and_the_teachers():
     want = sorted([*(ROOT / "swejepa" / "extract").glob("*.py"), *(ROOT / "swejepa" / "teachers").glob("*.py")])
     assert hashed_sources() == want and len(want) > 10
+
+
+def test_writer_stores_the_chosen_storage_dtype_and_never_inf(tmp_path):
+    """Hidden states beyond fp16's range (Qwen's massive activations): storage_dtype picks
+    bfloat16, the writer stores its bit pattern (attribute dtype=bfloat16), the readers get
+    the values back as float32; float16 storage of the same values raises instead of writing inf."""
+    from swejepa.phase0.grid import region_vectors, token_vectors
+    from swejepa.storage import StorageOverflow, storage_dtype
+    from swejepa.student.data import load_student_data
+
+    big = np.zeros((2, D), np.float32)
+    big[:, 0] = [1.0e5, -3.0e5]   # > 65504
+    big[:, 1] = 0.5
+    dtype, reason = storage_dtype({"first": 1.0, "last": float(np.abs(big).max())}, "float16")
+    assert dtype == "bfloat16" and "last" in reason
+
+    def write(path, storage):
+        with LatentWriter.create(path, region_index={"ast": np.array([0, 1])}, layers=LAYERS, hidden_size=D,
+                                 window=W, pad_id=0, storage=storage) as w:
+            w.append_windows([[1, 2, 3], [4, 5]], [(0, "train"), (1, "train")])
+            w.put_regions("ast", np.array([0, 1]), n_tokens=[1, 1], n_tokens_full=[1, 1], truncated=[False, False],
+                          window=[0, 1], pos_start=[0, 0], ctx_start=[0, 0],
+                          vectors={ln: (big, big) for ln in LAYERS})
+            w.append_tokens("ast", region_sel=[0, 1], window=[0, 1], pos_start=[0, 0], ctx_start=[0, 0],
+                            lengths=[1, 1], vectors={ln: big for ln in LAYERS})
+            w.write_attributes({**{k: 0 for k in ROOT_ATTRIBUTES}, "dtype": storage, "storage_reason": reason,
+                                "hidden_size": D})
+
+    out = tmp_path / "bf16.h5"
+    write(out, dtype)
+    with h5py.File(out) as h5:
+        assert h5["ast/last/mean"].dtype == np.uint16 and h5["ast/last/mean"].attrs["dtype"] == "bfloat16"
+        assert h5.attrs["dtype"] == "bfloat16" and "exceeds" in h5.attrs["storage_reason"]
+    _, vecs = region_vectors([out], "ast", "last", "mean")
+    assert vecs.dtype == np.float32 and np.isfinite(vecs).all()
+    np.testing.assert_allclose(vecs, big, rtol=2 ** -8)          # bf16: 8 significant bits
+    np.testing.assert_allclose(token_vectors([out], "ast", "last", None), big, rtol=2 ** -8)
+    data = load_student_data([out], "ast", "last")
+    assert data.targets.dtype == np.float32 and np.isfinite(data.targets).all()
+    with pytest.raises(StorageOverflow):
+        write(tmp_path / "fp16.h5", "float16")
+    assert not (tmp_path / "fp16.h5").exists()

@@ -8,6 +8,7 @@ import functools
 
 import numpy as np
 
+from ..storage import buffer_dtype
 from ..teachers.fim import token_span
 from .teacher import Teacher
 from .windows import plan_windows
@@ -23,7 +24,7 @@ def embed_bench(items: list[dict], teacher: Teacher, forward, writer, block_wind
     for i0 in range(0, n, bw):
         chunk = items[i0:i0 + bw]
         rows, jobs = _plan_items(chunk, i0, teacher, n_tokens, truncated)
-        buf = np.zeros((len(grid), 2, len(chunk), teacher.hidden_size), np.float16)
+        buf = np.zeros((len(grid), 2, len(chunk), teacher.hidden_size), buffer_dtype(writer.storage))
         forward(rows, jobs, functools.partial(_sink, buf, i0, grid))
         writer.put_bench(i0, {ln: (buf[grid.index(li), 0], buf[grid.index(li), 1])
                               for ln, li in teacher.layer_index.items()})

@@ -91,7 +91,8 @@ def plan_block(recs: list[dict], teacher: Teacher, regions: Regions, win_base: i
 
 class BlockBuffers:
     """Where one block's forwards put their vectors: per mask, pooled ``[U, 2, k, d]``
-    (grid layer, mean/last, region) and per-token ``[U, T, d]`` fp16 arrays.
+    (grid layer, mean/last, region) and per-token ``[U, T, d]`` arrays of ``dtype`` (float16,
+    or float32 when the storage dtype is not float16: :func:`swejepa.storage.buffer_dtype`).
 
     Block buffers, allocated once before this block's forwards: each batch's pooled and
     per-token vectors are copied in and its tensors freed, so nothing allocated between
@@ -99,18 +100,18 @@ class BlockBuffers:
     block's end sat between the forward's large tensors in the heap, which then could not
     be reused or trimmed: the peak grew with the number of blocks, i.e. with the corpus.)"""
 
-    def __init__(self, block: Block, grid: list[int], d: int):
+    def __init__(self, block: Block, grid: list[int], d: int, dtype=np.float16):
         self.grid = grid
         self.slot, self.pooled, self.tok_slot, self.tokens = {}, {}, {}, {}
         for m, ro in block.regions.items():
             self.slot[m] = {x[0]: i for i, x in enumerate(ro)}
-            self.pooled[m] = np.zeros((len(grid), 2, len(ro), d), np.float16)
+            self.pooled[m] = np.zeros((len(grid), 2, len(ro), d), dtype)
             ntok = {x[0]: x[1] for x in ro}
             self.tok_slot[m], o = {}, 0
             for p in sorted(block.tokens[m]):
                 self.tok_slot[m][p] = (o, ntok[p])
                 o += ntok[p]
-            self.tokens[m] = np.zeros((len(grid), o, d), np.float16)
+            self.tokens[m] = np.zeros((len(grid), o, d), dtype)
 
     def sink(self, reqs: list, pooled: dict) -> None:
         """Copy one batch's pooled vectors and per-token vectors in (a :class:`Forward` sink)."""

@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 
 class Pooled(NamedTuple):
-    mean: object    # numpy fp16 [r, d]: mean over each span (zeros for an empty span)
-    last: object    # numpy fp16 [r, d]: the span's last token (zeros for an empty span)
+    mean: object    # numpy fp32 [r, d]: mean over each span (zeros for an empty span)
+    last: object    # numpy fp32 [r, d]: the span's last token (zeros for an empty span)
     hidden: object  # torch float32 [B, T, d]: the layer's hidden states (per-token vectors)
 
 
@@ -32,5 +32,5 @@ def pool_spans(hidden_states, layers: list[int], rows: list[int], starts: list[i
         last = h[rows_t, p1_t - 1]
         mean[empty] = 0
         last[empty] = 0
-        pooled[li] = Pooled(mean.half().cpu().numpy(), last.half().cpu().numpy(), h)
+        pooled[li] = Pooled(mean.cpu().numpy(), last.cpu().numpy(), h)
     return pooled

@@ -110,6 +110,25 @@ def _fidelity(teacher: Teacher, st: ExtractSettings, device: str, first: dict | 
     return precision_check(teacher.model, batch, teacher.grid, device)
 
 
+def storage_probe(teacher: Teacher, device: str, first: dict | None, bf16: bool) -> dict:
+    """max |h| per grid layer (layer name -> float) of a forward in the job's compute dtype
+    over up to 512 tokens of ``first`` (the shard's first record): what
+    :func:`swejepa.storage.storage_dtype` decides on. Massive activations sit on the first
+    tokens, so a short probe sees them; a larger value later fails the write rather than
+    store inf (:func:`swejepa.storage.cast_for_storage`)."""
+    import torch
+
+    from ..teachers.train import autocast_ctx
+
+    ids = teacher.backend.encode((first or {"content": _PROBE})["content"][:8000],
+                                 add_special_tokens=False).ids[:max(8, min(512, teacher.cap))]
+    batch = to_batch([teacher.frame(ids)], teacher.pad_id, teacher.window, device)
+    m = batch["attention_mask"].bool()
+    with torch.no_grad(), autocast_ctx(device, bf16):
+        hs = teacher.model(**batch, output_hidden_states=True).hidden_states
+    return {ln: float(hs[li].float()[m].abs().max()) for ln, li in teacher.layer_index.items()}
+
+
 def _teacher_speedup(teacher: Teacher, st: ExtractSettings, device: str, first: dict | None) -> dict:
     """:func:`forward_speedup` on a batch of full windows (``first`` repeated to fill them)."""
     cap = teacher.cap

@@ -66,7 +66,8 @@ class Tally:
 
 
 def root_attributes(spec: TeacherSpec, teacher: Teacher, precision: Precision, *, manifest_path, shard: int,
-                    n_shards: int, masks: list[str], settings: ExtractSettings, seed: int) -> dict:
+                    n_shards: int, masks: list[str], settings: ExtractSettings, seed: int,
+                    storage: str = "float16", storage_reason: str = "", max_abs: dict | None = None) -> dict:
     """The file's root attributes (README data contract), in the writer's order."""
     manifest_sha = ""
     if manifest_path and Path(manifest_path).exists():
@@ -75,12 +76,13 @@ def root_attributes(spec: TeacherSpec, teacher: Teacher, precision: Precision, *
     return {
         "teacher": spec.name, "source": spec.source, "model": info["model"],
         "revision": info["revision"], "n_layers": teacher.n_layers, "hidden_size": teacher.hidden_size,
-        "layer_indices": json.dumps(teacher.layer_index), "dtype": "float16", "compute_dtype": precision.used,
+        "layer_indices": json.dumps(teacher.layer_index), "dtype": storage, "compute_dtype": precision.used,
         "precision_check": json.dumps(precision.record), "tokenizer": json.dumps(teacher.tokenizer_description()),
         "corpus_manifest_sha256": manifest_sha, "code_version": code_version(), "shard": shard,
         "n_shards": n_shards, "window": teacher.window, "is_causal": teacher.causal, "masks": json.dumps(masks),
         "max_files": -1 if st.max_files is None else int(st.max_files), "seed": seed,
         "token_max_regions": -1 if st.token_max_regions is None else int(st.token_max_regions),
+        "storage_reason": storage_reason, "max_abs_per_layer": json.dumps(max_abs or {}),
     }
 
 

@@ -21,7 +21,7 @@ from .bench import embed_bench
 from .blocks import BlockBuffers, corpus_blocks, plan_block, write_block
 from .forward import Forward
 from .inputs import Regions, first_record, iter_jsonl
-from .precision import decide_precision
+from .precision import decide_precision, storage_probe
 from .report import Tally, build_report, root_attributes
 from .teacher import Teacher
 from .writer import LatentWriter
@@ -60,19 +60,25 @@ def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: 
     log(f"teacher {teacher.name}: L={loaded.n_layers} d={loaded.hidden_size} layers={loaded.layer_index} "
         f"causal={loaded.causal} window={loaded.window} (cap {loaded.cap}) specials={loaded.prefix}/{loaded.suffix} "
         f"device={device} files={len(regions.files)}")
-    storage = regions.token_storage_bytes(loaded.hidden_size, len(layers))
+    token_bytes = regions.token_storage_bytes(loaded.hidden_size, len(layers))
     n_tok_regions = {m: len(s) for m, s in regions.token_subset.items()}
-    log(f"per-token vectors for {n_tok_regions} regions: ~{storage / 1e9:.2f} GB (limit "
+    log(f"per-token vectors for {n_tok_regions} regions: ~{token_bytes / 1e9:.2f} GB (limit "
         f"extract.token_storage_gb = {st.token_storage_gb})")
-    if storage > st.token_storage_gb * 1e9:
+    if token_bytes > st.token_storage_gb * 1e9:
         raise TokenStorageError(
             f"per-token vectors of {n_tok_regions} regions x {len(layers)} grid layers x d={loaded.hidden_size} "
-            f"would take ~{storage / 1e9:.1f} GB > extract.token_storage_gb = {st.token_storage_gb}: lower "
+            f"would take ~{token_bytes / 1e9:.1f} GB > extract.token_storage_gb = {st.token_storage_gb}: lower "
             "extract.token_max_regions (or extract.token_epochs), and let the students compute their targets "
             "with the teacher (student.targets: online), or raise the limit")
     # 3. Precision: bf16 autocast only where faster and faithful; record the check.
     precision = decide_precision(loaded, st, device, first_record(files_path, regions.files))
     log(f"precision check: {precision.record}")
+    # 3b. Storage dtype: float16 unless the probe's max |h| would overflow it (swejepa.storage).
+    from ..storage import buffer_dtype, storage_dtype
+
+    max_abs = storage_probe(loaded, device, first_record(files_path, regions.files), precision.bf16)
+    storage, storage_reason = storage_dtype(max_abs, "float16")
+    log(f"storage dtype {storage}: {storage_reason}")
     fwd = forward(loaded.model, device=device, bf16=precision.bf16, pad_id=loaded.pad_id,
                   width=loaded.window, layers=loaded.grid, batch_tokens=st.batch_tokens)
     tally = Tally(regions.masks)
@@ -80,11 +86,11 @@ def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: 
     with _sigterm_raises():
         with LatentWriter.create(out_h5, region_index=region_index, layers=layers,
                                  hidden_size=loaded.hidden_size, window=loaded.window,
-                                 pad_id=loaded.pad_id) as writer:
+                                 pad_id=loaded.pad_id, storage=storage) as writer:
             # 4. The corpus, block by block; then the benchmark items, same model and settings.
             t_stream = time.perf_counter()
             for recs in corpus_blocks(files_path, regions.files, loaded.cap, st.block_windows):
-                _extract_block(recs, loaded, regions, fwd, writer, tally)
+                _extract_block(recs, loaded, regions, fwd, writer, tally, buffer_dtype(storage))
                 release_free_memory()
             tokens_forward_corpus = fwd.tokens_forward
             items = list(iter_jsonl(bench_path)) if bench_path and Path(bench_path).exists() else None
@@ -93,12 +99,14 @@ def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: 
             stream_s = time.perf_counter() - t_stream
             writer.write_attributes(root_attributes(teacher, loaded, precision, manifest_path=manifest_path,
                                                     shard=shard, n_shards=n_shards, masks=regions.masks,
-                                                    settings=st, seed=seed))
+                                                    settings=st, seed=seed, storage=storage,
+                                                    storage_reason=storage_reason, max_abs=max_abs))
         report = build_report(spec=teacher, teacher=loaded, device=device, precision=precision, tally=tally,
                               forward=fwd, tokens_forward_corpus=tokens_forward_corpus, stream_s=stream_s,
                               elapsed_s=time.perf_counter() - t_start, n_bench=len(items or []), regions=regions,
                               shard=shard, n_shards=n_shards, settings=st)
-        report["token_storage_gb_estimate"] = storage / 1e9
+        report["token_storage_gb_estimate"] = token_bytes / 1e9
+        report["storage"] = {"dtype": storage, "reason": storage_reason, "max_abs_per_layer": max_abs}
         for m, c in tally.per_mask.items():
             if c["n_truncated"]:
                 log(f"{m}: {c['n_truncated']} regions longer than a window: truncated (flag /{m}/truncated)")
@@ -111,7 +119,7 @@ def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: 
 
 
 def _extract_block(recs: list[dict], loaded: Teacher, regions: Regions, fwd: Forward, writer: LatentWriter,
-                   tally: Tally) -> None:
+                   tally: Tally, dtype=np.float16) -> None:
     """Tokenise and plan one block, write its windows, forward them into the block's
     buffers, write its regions."""
     block = plan_block(recs, loaded, regions, writer.n_windows)
@@ -119,7 +127,7 @@ def _extract_block(recs: list[dict], loaded: Teacher, regions: Regions, fwd: For
     if not block.rows:
         return
     writer.append_windows(block.rows, block.files)
-    buffers = BlockBuffers(block, loaded.grid, loaded.hidden_size)
+    buffers = BlockBuffers(block, loaded.grid, loaded.hidden_size, dtype)
     fwd(block.rows, block.jobs, buffers.sink)
     write_block(writer, block, buffers, loaded.layer_index)
 

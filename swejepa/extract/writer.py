@@ -5,12 +5,19 @@ of the contract is created here, nowhere else:
 * ``/{mask}/region_index`` int64 ``[n]``, ``/{mask}/n_tokens``, ``/{mask}/n_tokens_full``
   int32 ``[n]``, ``/{mask}/truncated`` bool ``[n]``, and every region's placement
   ``/{mask}/{window, pos_start, ctx_start}`` int32 ``[n]`` (-1: no window);
-* ``/{mask}/{layer}/{mean,last}`` fp16 ``[n, d]`` (chunked by 256 regions);
+* ``/{mask}/{layer}/{mean,last}`` ``[n, d]`` in the storage dtype (chunked by 256 regions);
 * ``/{mask}/tokens/{region_sel (int64), window, pos_start, ctx_start (int32)}`` ``[m]``,
   ``/{mask}/tokens/offsets`` int64 ``[m+1]``, ``/{mask}/tokens/{layer}`` fp16 ``[T, d]``;
 * ``/windows/{input_ids [n_windows, W], length, file_id}`` int32, ``/windows/split`` S5;
-* ``/bench/{item_id, n_tokens, truncated}``, ``/bench/{layer}/{mean,last}`` fp16;
+* ``/bench/{item_id, n_tokens, truncated}``, ``/bench/{layer}/{mean,last}``;
 * the root attributes :data:`ROOT_ATTRIBUTES`.
+
+Vectors (pooled, per-token, benchmark) are stored in ``storage`` (:mod:`swejepa.storage`:
+float16 unless the measured max |h| would overflow it; root attributes ``dtype`` and
+``storage_reason``): float16 / float32 as such, bfloat16 as its ``uint16`` bit pattern with
+the dataset attribute ``dtype = bfloat16`` (read with :func:`swejepa.storage.read_float32`).
+Every write goes through :func:`swejepa.storage.cast_for_storage`, which raises rather than
+write inf.
 
 The file is written under a temporary name and renamed when complete
 (:meth:`LatentWriter.create`): an interrupted job leaves nothing under the declared name.
@@ -27,7 +34,8 @@ import numpy as np
 POOLS = ("mean", "last")
 ROOT_ATTRIBUTES = ("teacher", "source", "model", "revision", "n_layers", "hidden_size", "layer_indices", "dtype",
                    "compute_dtype", "precision_check", "tokenizer", "corpus_manifest_sha256", "code_version",
-                   "shard", "n_shards", "window", "is_causal", "masks", "max_files", "seed", "token_max_regions")
+                   "shard", "n_shards", "window", "is_causal", "masks", "max_files", "seed", "token_max_regions",
+                   "storage_reason", "max_abs_per_layer")
 
 
 def _append(ds, arr) -> None:
@@ -47,10 +55,15 @@ def _put(ds, pos, arr) -> None:
 class LatentWriter:
     """Writes one latents file. ``region_index``: ``{mask: rows of the mask CSV}`` this
     shard holds (positions of the other methods index it); ``layers``: grid layer names;
-    ``hidden_size``: d; ``window``: W; ``pad_id`` pads window rows."""
+    ``hidden_size``: d; ``window``: W; ``pad_id`` pads window rows; ``storage``: the vectors'
+    storage dtype (:func:`swejepa.storage.storage_dtype`)."""
 
-    def __init__(self, h5, *, region_index: dict, layers, hidden_size: int, window: int, pad_id: int):
+    def __init__(self, h5, *, region_index: dict, layers, hidden_size: int, window: int, pad_id: int,
+                 storage: str = "float16"):
+        from ..storage import numpy_storage_dtype
+
         self.h5, self.layers, self.d, self.window, self.pad_id = h5, list(layers), hidden_size, window, pad_id
+        self.storage, self.vec_dtype = storage, numpy_storage_dtype(storage)
         self.ds = {}
         for m, rows in region_index.items():
             self._create_mask(m, np.asarray(rows, dtype=np.int64))
@@ -90,8 +103,8 @@ class LatentWriter:
             self.ds[m, name] = g.create_dataset(name, data=np.full(n, -1, np.int32))
         for ln in self.layers:
             for pool in POOLS:
-                self.ds[m, ln, pool] = g.create_dataset(f"{ln}/{pool}", shape=(n, d), dtype=np.float16,
-                                                        chunks=(max(1, min(n, 256)), d) if n else None)
+                self.ds[m, ln, pool] = self._vec(g.create_dataset(f"{ln}/{pool}", shape=(n, d), dtype=self.vec_dtype,
+                                                                  chunks=(max(1, min(n, 256)), d) if n else None))
         tg = g.create_group("tokens")
         for name, dt in (("region_sel", np.int64), ("window", np.int32), ("pos_start", np.int32),
                          ("ctx_start", np.int32)):
@@ -99,8 +112,19 @@ class LatentWriter:
         self.ds[m, "tok", "offsets"] = tg.create_dataset("offsets", data=np.zeros(1, np.int64), maxshape=(None,),
                                                          chunks=(4096,))
         for ln in self.layers:
-            self.ds[m, "tok", ln] = tg.create_dataset(ln, shape=(0, d), maxshape=(None, d), dtype=np.float16,
-                                                      chunks=(1024, d))
+            self.ds[m, "tok", ln] = self._vec(tg.create_dataset(ln, shape=(0, d), maxshape=(None, d),
+                                                                dtype=self.vec_dtype, chunks=(1024, d)))
+
+    def _vec(self, ds):
+        """A vector dataset: its storage dtype named on it when the bytes alone do not say it."""
+        if self.storage == "bfloat16":
+            ds.attrs["dtype"] = "bfloat16"
+        return ds
+
+    def _cast(self, x):
+        from ..storage import cast_for_storage
+
+        return cast_for_storage(x, self.storage)
 
     # ------------------------------------------------------------------ windows
     @property
@@ -131,8 +155,8 @@ class LatentWriter:
         _put(self.ds[m, "truncated"], pos, np.asarray(truncated, dtype=bool))
         for ln in self.layers:
             mean, last = vectors[ln]
-            _put(self.ds[m, ln, "mean"], pos, mean)
-            _put(self.ds[m, ln, "last"], pos, last)
+            _put(self.ds[m, ln, "mean"], pos, self._cast(mean))
+            _put(self.ds[m, ln, "last"], pos, self._cast(last))
 
     def append_tokens(self, m: str, *, region_sel, window, pos_start, ctx_start, lengths, vectors: dict) -> None:
         """Per-token vectors of regions ``region_sel`` (increasing, after those already
@@ -145,7 +169,7 @@ class LatentWriter:
         _append(self.ds[m, "tok", "offsets"], self.n_token_rows[m] + np.cumsum(lengths))
         self.n_token_rows[m] += int(lengths.sum())
         for ln in self.layers:
-            _append(self.ds[m, "tok", ln], vectors[ln])
+            _append(self.ds[m, "tok", ln], self._cast(vectors[ln]))
 
     # ------------------------------------------------------------------ benchmark items
     def begin_bench(self, item_ids) -> None:
@@ -155,15 +179,15 @@ class LatentWriter:
         bg.create_dataset("item_id", data=item_ids)
         for ln in self.layers:
             for pool in POOLS:
-                self.ds["bench", ln, pool] = bg.create_dataset(f"{ln}/{pool}", shape=(len(item_ids), self.d),
-                                                               dtype=np.float16)
+                self.ds["bench", ln, pool] = self._vec(bg.create_dataset(f"{ln}/{pool}", shape=(len(item_ids), self.d),
+                                                                         dtype=self.vec_dtype))
 
     def put_bench(self, i0: int, vectors: dict) -> None:
         """Items ``i0, i0 + 1, ...``: ``vectors`` ``{layer: (mean [k, d], last [k, d])}``."""
         for ln in self.layers:
             mean, last = vectors[ln]
-            self.ds["bench", ln, "mean"][i0:i0 + len(mean)] = mean
-            self.ds["bench", ln, "last"][i0:i0 + len(last)] = last
+            self.ds["bench", ln, "mean"][i0:i0 + len(mean)] = self._cast(mean)
+            self.ds["bench", ln, "last"][i0:i0 + len(last)] = self._cast(last)
 
     def end_bench(self, n_tokens, truncated) -> None:
         self.h5["bench"].create_dataset("n_tokens", data=np.asarray(n_tokens, dtype=np.int32))

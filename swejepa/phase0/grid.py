@@ -14,6 +14,8 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 
 import numpy as np  # noqa: E402
 
+from ..storage import read_float32  # noqa: E402
+
 VECTOR_POOLS = ("mean", "last")  # pools with one vector per region (retrieval, probes)
 
 
@@ -25,7 +27,7 @@ def region_vectors(paths, mask: str, layer: str, pool: str) -> tuple[np.ndarray,
     for p in paths:
         with h5py.File(p, "r") as f:
             idx.append(f[f"/{mask}/region_index"][:])
-            vecs.append(f[f"/{mask}/{layer}/{pool}"][:].astype(np.float32))
+            vecs.append(read_float32(f[f"/{mask}/{layer}/{pool}"]))
     idx = np.concatenate(idx)
     vecs = np.concatenate(vecs)
     order = np.argsort(idx, kind="stable")
@@ -66,7 +68,7 @@ def token_vectors(paths, mask: str, layer: str, max_tokens: int | None, seed: in
         sel = pick[(pick >= start) & (pick < start + n)] - start
         if len(sel):
             with h5py.File(p, "r") as f:
-                out.append(f[f"/{mask}/tokens/{layer}"][sel].astype(np.float32))
+                out.append(read_float32(f[f"/{mask}/tokens/{layer}"], sel))
         start += n
     return np.concatenate(out)
 
@@ -79,7 +81,7 @@ def bench_vectors(paths, layer: str, pool: str) -> np.ndarray:
         with h5py.File(p, "r") as f:
             key = f"/bench/{layer}/{pool}"
             if key in f:
-                return f[key][:].astype(np.float32)
+                return read_float32(f[key])
     raise KeyError(f"/bench/{layer}/{pool} not found in {list(paths)}")
 
 

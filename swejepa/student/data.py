@@ -108,6 +108,14 @@ def _attrs_of(f) -> dict:
     return {k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v) for k, v in attrs.items()}
 
 
+def _targets_of(ds) -> np.ndarray:
+    """Stored per-token targets: float16 as stored; bfloat16/float32 storage as float32
+    (their values may exceed float16's range: swejepa.storage)."""
+    from ..storage import read_float32
+
+    return ds[...] if ds.dtype == np.float16 else read_float32(ds)
+
+
 def _stored_regions(f, p, mask: str, layer: str, n_win: int, n_rows: int):
     """Regions with per-token vectors (``/{mask}/tokens``): placement, offsets, targets."""
     grp = f"/{mask}/tokens"
@@ -122,7 +130,13 @@ def _stored_regions(f, p, mask: str, layer: str, n_win: int, n_rows: int):
     o = tg["offsets"][...].astype(np.int64)
     return (tg["window"][...].astype(np.int64) + n_win, tg["pos_start"][...].astype(np.int64),
             tg["ctx_start"][...].astype(np.int64), o[:-1] + n_rows, int(o[-1]),
-            f[f"/{mask}/region_index"][...].astype(np.int64)[sel], tg[layer][...])
+            f[f"/{mask}/region_index"][...].astype(np.int64)[sel], _targets_of(tg[layer]))
+
+
+def _concat_targets(parts) -> np.ndarray:
+    """float16 when every shard stored float16, else float32."""
+    dt = np.float16 if all(p.dtype == np.float16 for p in parts) else np.float32
+    return np.concatenate(parts).astype(dt)
 
 
 def _placed_regions(f, p, mask: str, n_win: int, n_rows: int):
@@ -181,7 +195,7 @@ def load_student_data(paths, mask: str, layer: str, *, regions: str = "stored") 
     input_ids = np.concatenate(ids).astype(np.int32)
     vocab = max(vocab, int(input_ids.max()) + 1 if input_ids.size else 1)
     win, ps, cs, offs, _, rix, tgts = zip(*parts)
-    targets = (np.concatenate(tgts).astype(np.float16) if regions == "stored"
+    targets = (_concat_targets(tgts) if regions == "stored"
                else NoTargets((n_rows, int(attrs["hidden_size"]))))
     return StudentData(
         input_ids=input_ids,
