@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import itertools
 import io
 import json
 import os
@@ -494,10 +495,14 @@ def iter_hf(cfg: CorpusSettings, walk: dict | None = None, meta: dict | None = N
     licences: dict[str, int] = {}
     skip_tests = cfg.test_dirs == "skip"
     try:
-        for i, rec in enumerate(hfdata.records(cfg, located)):
-            if cfg.max_files is not None and i >= cfg.max_files:
+        # at most corpus.max_files records are read (a lazily fetched hub dataset: no data
+        # file is downloaded past the one that holds the last of them)
+        recs = hfdata.records(cfg, located)
+        if cfg.max_files is not None:
+            recs = itertools.islice(recs, cfg.max_files)
+        for i, rec in enumerate(recs):
+            if cfg.max_files is not None and i + 1 == cfg.max_files:
                 w["stopped_at_max_files"] = True
-                break
             if columns is None:
                 columns = {"content": _first_column(cols.content, rec), "repo": _first_column(cols.repo, rec),
                            "path": _first_column(cols.path, rec), "licenses": _first_column(cols.licenses, rec)}

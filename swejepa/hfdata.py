@@ -3,11 +3,16 @@
 ``corpus.path`` is either a **local** dataset — a parquet or JSON-lines file, a folder
 of such files (``corpus.data_dir`` below it), or a folder written by
 ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk`` — or a **hub id**
-(``bigcode/the-stack-smol``). A hub dataset's data files (those under
+(``bigcode/the-stack-dedup``). A hub dataset's data files (those under
 ``corpus.data_dir``) are fetched into the local Hugging Face hub cache with
 ``huggingface_hub.snapshot_download`` (from the cache alone when ``HF_HUB_OFFLINE`` is
 set, as ``hf download --repo-type dataset <id> --include '<data_dir>/*'`` leaves it) and
-then read like a local folder. Either way the records are read with ``datasets``
+then read like a local folder — except when ``corpus.max_files`` caps a hub dataset that
+is not in the cache and the Hub can be reached: then the data files under
+``corpus.data_dir`` are listed (one metadata request) and fetched one at a time, in name
+order, only until ``max_files`` records have been read (The Stack's ``data/python`` is
+hundreds of files and tens of GB; ~10K files are in its first one). All data files of
+that listing are read as the configured split (``corpus.hf_split``). Either way the records are read with ``datasets``
 (``load_dataset(<parquet|json|arrow>, data_dir=..., split=corpus.hf_split,
 streaming=True)``, or ``load_from_disk``), one at a time, without writing a cache.
 
@@ -87,10 +92,13 @@ class Located:
     builder: str | None = None     # parquet | json | arrow (data files)
     files: list[str] = field(default_factory=list)
     revision: str | None = None    # hub: the snapshot's commit
+    # hub, fetched lazily: `files` are paths in the repository, each downloaded when read
+    lazy: bool = False
+    repo_id: str | None = None
 
     def info(self) -> dict:
         return {"kind": self.kind, "root": str(self.root), "save_to_disk": self.save_to_disk, "builder": self.builder,
-                "data_files": self.files, "revision": self.revision}
+                "data_files": self.files, "revision": self.revision, "fetched_lazily": self.lazy}
 
 
 def hub_cache() -> str:
@@ -114,6 +122,9 @@ def _hub_error(cfg, exc: BaseException, *, cached_only: bool) -> str:
                 f"dataset's Hub page and log in (`hf auth login` or HF_TOKEN), then {get}.")
     if isinstance(exc, errors.RevisionNotFoundError):
         return f"{ident}: revision {cfg.revision!r} (config key 'corpus.revision') does not exist."
+    if isinstance(exc, errors.RemoteEntryNotFoundError):
+        return (f"{ident}: config key 'corpus.data_dir': {cfg.data_dir!r} is not a folder of the dataset on the Hub "
+                f"({str(exc)[:200]}).")
     if isinstance(exc, errors.RepositoryNotFoundError):
         return f"{ident} does not exist on the Hub (or is private and this account cannot see it)."
     if cached_only or isinstance(exc, errors.LocalEntryNotFoundError):
@@ -143,6 +154,12 @@ def locate(cfg, *, download: bool = True) -> Located:
             raise DatasetUnavailable(f"config key 'corpus.path': hub dataset {path!r} needs huggingface_hub") from exc
         cached_only = offline() or not download
         patterns = [f"{cfg.data_dir.strip('/')}/**"] if cfg.data_dir else None
+        if not cached_only and getattr(cfg, "max_files", None) is not None:
+            try:  # in the cache already: read what is there, as offline
+                snapshot_download(path, repo_type="dataset", revision=cfg.revision, allow_patterns=patterns,
+                                  local_files_only=True)
+            except Exception:  # noqa: BLE001 - not cached: list the Hub's files, fetch them as they are read
+                return _locate_lazy(cfg)
         try:
             snap = snapshot_download(path, repo_type="dataset", revision=cfg.revision, allow_patterns=patterns,
                                      local_files_only=cached_only)
@@ -171,8 +188,37 @@ def locate(cfg, *, download: bool = True) -> Located:
                                                            for f in files], revision=revision)
 
 
+def _locate_lazy(cfg) -> Located:
+    """A hub dataset's data files under ``corpus.data_dir`` as the Hub lists them (in
+    name order, fetched when read: :func:`records`)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    data_dir = (cfg.data_dir or "").strip("/")
+    try:
+        sha = api.dataset_info(cfg.path, revision=cfg.revision).sha
+        listed = [f.path for f in api.list_repo_tree(cfg.path, path_in_repo=data_dir or None, recursive=True,
+                                                     revision=sha, repo_type="dataset")
+                  if getattr(f, "size", None) is not None]
+    except Exception as exc:  # noqa: BLE001 - every failure is "cannot be read", with its cause
+        raise DatasetUnavailable(_hub_error(cfg, exc, cached_only=False)) from None
+    files = sorted(f for f in listed if _suffix(Path(f)) and not Path(f).name.startswith(".")
+                   and Path(f).name not in SAVE_TO_DISK_FILES)
+    key = "corpus.data_dir" if data_dir else "corpus.path"
+    if not files:
+        raise DatasetUnavailable(f"config key '{key}': no data files (parquet, jsonl/json, arrow) under "
+                                 f"{data_dir or '/'!r} of Hugging Face dataset {cfg.path!r}")
+    builders = sorted({BUILDERS[_suffix(Path(f))] for f in files})
+    if len(builders) > 1:
+        raise DatasetUnavailable(f"config key '{key}': {data_dir or cfg.path!r} mixes data file formats {builders}; "
+                                 "point corpus.data_dir at one of them")
+    return Located("hub", Path(data_dir or "."), builder=builders[0], files=files, revision=sha, lazy=True,
+                   repo_id=cfg.path)
+
+
 def records(cfg, located: Located) -> Iterator[dict]:
-    """The records of the configured split, one at a time."""
+    """The records of the configured split, one at a time (a lazily fetched hub
+    dataset: each data file is downloaded when the previous one has been read)."""
     import datasets
 
     if located.save_to_disk:
@@ -186,6 +232,18 @@ def records(cfg, located: Located) -> Iterator[dict]:
         return
     import tempfile
 
+    if located.lazy:
+        from huggingface_hub import hf_hub_download
+
+        for rel in located.files:
+            try:
+                local = hf_hub_download(located.repo_id, rel, repo_type="dataset", revision=located.revision)
+            except Exception as exc:  # noqa: BLE001
+                raise DatasetUnavailable(_hub_error(cfg, exc, cached_only=False)) from None
+            with tempfile.TemporaryDirectory(prefix="swejepa-hf-") as tmp:
+                yield from datasets.load_dataset(located.builder, data_files={cfg.hf_split: [local]},
+                                                 split=cfg.hf_split, streaming=True, cache_dir=tmp)
+        return
     kw = {"data_files": [str(located.root)]} if located.root.is_file() else {"data_dir": str(located.root)}
     # streaming writes nothing but lock files; they go to a folder of our own
     with tempfile.TemporaryDirectory(prefix="swejepa-hf-") as tmp:

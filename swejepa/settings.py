@@ -281,7 +281,8 @@ class CorpusSettings(Section):
         "skip", "files under a directory named test/, tests/, idle_test/ or unittests/ (any source: stdlib, "
                 "site-packages, dir, and the record paths of jsonl/hf): skip = listed in skipped.csv as "
                 "excluded_test_dir, keep = treated like every other file")
-    max_files: Optional[int] = opt(None, "cap after sorting by path (null: all)", minimum=1)
+    max_files: Optional[int] = opt(None, "cap after sorting by path (hf: moreover only the first that many "
+                                         "records of the dataset are read, in its order; null: all)", minimum=1)
     max_file_bytes: int = opt(1_000_000, "larger files are skipped and reported", minimum=1)
     val_fraction: float = opt(0.1, "held-out packages, by share of files", minimum=0, maximum=0.5)
     test_fraction: float = opt(0.1, "held-out packages, by share of files", minimum=0, maximum=0.5)

@@ -382,6 +382,52 @@ def test_hf_hub_id_reads_the_local_cache_offline(hub_cache):
     assert "not in the local Hugging Face cache" in hfdata.availability(wrong_dir, probe=False)[0]
 
 
+def test_hf_hub_max_files_fetches_only_the_files_it_reads(tmp_path, monkeypatch):
+    """A hub id not in the cache with corpus.max_files (config/cluster.yaml: The Stack):
+    the Hub's listing of data_dir is read in name order, and a data file is fetched only
+    when the records before it did not reach max_files (a fake Hub: no network)."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    rows = stack_rows()  # 37 records
+    remote = {f"data/python/data-{k:05d}-of-00003.parquet": write_parquet(rows[k * 13:(k + 1) * 13],
+                                                                        tmp_path / "remote" / f"{k}.parquet")
+              for k in range(3)}
+    fetched = []
+
+    class FakeApi:
+        def dataset_info(self, repo_id, revision=None):
+            assert repo_id == "bigcode/the-stack-dedup"
+            return SimpleNamespace(sha="f" * 40)
+
+        def list_repo_tree(self, repo_id, path_in_repo=None, recursive=False, revision=None, repo_type=None):
+            assert path_in_repo == "data/python" and revision == "f" * 40 and repo_type == "dataset"
+            return [SimpleNamespace(path=p, size=1) for p in reversed(sorted(remote))] + [
+                SimpleNamespace(path="data/python/README.md", size=1), SimpleNamespace(path="data/python/sub")]
+
+    def fake_download(repo_id, filename, repo_type=None, revision=None):
+        fetched.append(filename)
+        return str(remote[filename])
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    cfg = cs(source="hf", path="bigcode/the-stack-dedup", data_dir="data/python", max_files=20)
+    res = build_corpus(cfg, 0)
+    assert fetched == sorted(remote)[:2]  # 20 records: the second file holds the last of them
+    assert res.walk["n_records"] == 20 and res.walk["stopped_at_max_files"]
+    assert len(res.files) + len(res.skipped) == 20
+    assert res.meta["dataset"]["fetched_lazily"] and res.meta["dataset"]["revision"] == "f" * 40
+    assert res.meta["dataset"]["data_files"] == sorted(remote)
+    assert [f["path"] for f in res.files][:2] == ["owner0/repo0/src/pkg/mod0.py", "owner0/repo0/src/pkg/mod1.py"]
+    fetched.clear()
+    assert len(build_corpus(cs(source="hf", path="bigcode/the-stack-dedup", data_dir="data/python",
+                               max_files=13), 0).files) == 13
+    assert fetched == sorted(remote)[:1]
+
+
 # ----------------------------------------------------------------------------- parse-time check
 
 def settings_with(corpus: dict) -> Settings:
