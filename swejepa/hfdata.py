@@ -117,6 +117,9 @@ def _hub_error(cfg, exc: BaseException, *, cached_only: bool) -> str:
         f" (corpus.data_dir {cfg.data_dir!r})" if cfg.data_dir else "")
     get = (f"`hf download --repo-type dataset {cfg.path}" + (f" --include '{cfg.data_dir}/*'" if cfg.data_dir else "")
            + "`")
+    if getattr(cfg, "max_files", None) is not None:
+        get += (f" (with corpus.max_files {cfg.max_files} only the first data files by name are read: --include "
+                "may name just those)")
     if isinstance(exc, errors.GatedRepoError):
         return (f"{ident} is gated and this account has not been granted access: accept its terms on the "
                 f"dataset's Hub page and log in (`hf auth login` or HF_TOKEN), then {get}.")

@@ -178,7 +178,7 @@ def corpus_message(problem: str, fatal: bool = True, will_probe: bool = False) -
     return "\n".join([head, f"  - {problem}", "",
                       "Fix corpus.path / corpus.data_dir, fetch the dataset into the Hugging Face cache "
                       "(`hf download --repo-type dataset ...`), or use a corpus every machine has:",
-                      "  --config corpus='{source: site-packages, name: site_packages}'"])
+                      "  --config corpus='{source: site-packages, name: site_packages, max_files: null}'"])
 
 
 def check_corpus(settings, workflow, argv: list[str] | None = None, *, built: bool = False, warn=None,

@@ -264,6 +264,14 @@ def test_real_site_packages_corpus(real_site_packages):
     split_of = {}
     assert all(split_of.setdefault(f["package"], f["split"]) == f["split"] for f in out["files"])
     assert seconds < 600
+    # deterministic: a second listing of the source gives the same candidates, skips and
+    # packages, and they are this build's
+    listing = [(rf.path, rf.package, rf.skip) for rf in corpus_mod.iter_site_packages()]
+    assert listing == [(rf.path, rf.package, rf.skip) for rf in corpus_mod.iter_site_packages()]
+    assert sorted(p for p, _, _ in listing) == sorted([f["path"] for f in out["files"]] +
+                                                      [r["path"] for r in out["skipped"]])
+    kept_pkg = {f["path"]: f["package"] for f in out["files"]}
+    assert all(kept_pkg[p] == pk for p, pk, _ in listing if p in kept_pkg)
 
 
 # ----------------------------------------------------------------------------- hf (offline)
