@@ -33,6 +33,12 @@ check_workflow(SETTINGS, workflow)
 PLAN = build_plan(SETTINGS)
 LAYOUT = PLAN.layout
 
+# preflight: an `hf` corpus whose dataset cannot be read (missing local file, not in the
+# HF cache, gated, unreachable) stops here naming corpus.path; -n only warns.
+from swejepa.preflight import check_corpus
+
+check_corpus(SETTINGS, workflow, built=os.path.exists(LAYOUT.corpus_files()))
+
 # parse-time warning: students whose planned epochs over their distinct target regions
 # exceed plan.max_epochs (the cost plan's sizes; python -m swejepa.plan has the details)
 from swejepa.preflight import check_epochs

@@ -1,5 +1,6 @@
-# Stage: corpus. Collect source files, drop bad input (reported), dedupe, split by
-# package; write files.jsonl + manifest.json + skipped.csv + report.json
+# Stage: corpus. Collect source files, drop bad input (reported), dedupe, cluster
+# near-duplicates, split by package (a cluster never straddles two splits); write
+# files.jsonl + manifest.json + skipped.csv + report.json + near_duplicates.csv
 # (LAYOUT.corpus_*: results/corpus/{corpus.name}/).
 
 
@@ -9,6 +10,7 @@ rule corpus:
         manifest=LAYOUT.corpus_manifest(),
         skipped=LAYOUT.corpus_skipped(),
         report=LAYOUT.corpus_report(),
+        near_duplicates=LAYOUT.corpus_near_duplicates(),
     params:
         corpus=SETTINGS.corpus.to_dict(),
         seed=SETTINGS.seed,

@@ -7,6 +7,7 @@ log = setup_logging(snakemake.log[0])
 cfg, seed = CorpusSettings.from_dict(dict(snakemake.params.corpus)), snakemake.params.seed
 res = build_corpus(cfg, seed)
 write_corpus(res, cfg, seed, snakemake.output.files, snakemake.output.manifest,
-             snakemake.output.skipped, snakemake.output.report)
+             snakemake.output.skipped, snakemake.output.report, snakemake.output.near_duplicates)
 rep = report(res)
 log.info("corpus %s: %d kept, %d skipped %s", cfg.name, rep["n_files"], rep["n_skipped"], rep["skipped_by_reason"])
+log.info("near-duplicates: %s", rep.get("near_duplicates"))

@@ -63,6 +63,10 @@ class Layout:
     def corpus_report(self) -> str:
         return f"{self.corpus_dir()}/report.json"
 
+    def corpus_near_duplicates(self) -> str:
+        """One row per member of every near-duplicate cluster (``swejepa/neardup.py``)."""
+        return f"{self.corpus_dir()}/near_duplicates.csv"
+
     def mask_csv(self, mask: str = W["mask"]) -> str:
         return self._p("masks", self.corpus, f"{mask}.csv")
 

@@ -22,6 +22,15 @@ When the check stops the run, and when it only warns:
 - if the command line cannot be read (the Snakefile loaded through the Python API), the
   targets are unknown: a warning only.
 
+The corpus is checked the same way (:func:`check_corpus`): an ``hf`` corpus
+(``corpus.source: hf``) whose dataset cannot be read — a local file or folder that is
+missing, a hub id that is neither in the local Hugging Face cache nor (``HF_HUB_OFFLINE``
+unset, a run that executes jobs) readable according to a metadata request to the Hub
+(gated without accepted terms, no such dataset, Hub unreachable) — stops the run naming
+``corpus.path``; ``-n`` and the other no-job modes check the cache only and warn (a
+laptop can plan a cluster run); nothing is checked once ``results/corpus/{name}/files.jsonl``
+exists (the corpus job will not run).
+
 ``python -m swejepa.preflight apt-packages`` prints the Debian/Ubuntu packages
 (``scripts/setup.sh`` installs exactly these); ``python -m swejepa.preflight check
 [TARGET ...]`` prints what is missing for the targets (exit 1 if anything).
@@ -183,6 +192,44 @@ def check_epochs(settings, plan, workflow=None, *, warn=None) -> list[str]:
             "(memorisation; raise extract.token_max_regions / extract.token_epochs, use student.targets: "
             "online, a larger corpus, or fewer student.train.max_steps):\n  " + "\n  ".join(lines))
     return lines
+
+
+def corpus_message(problem: str, fatal: bool = True, will_probe: bool = False) -> str:
+    head = ("The corpus dataset cannot be read; nothing has been run:" if fatal else
+            "NOTE: the corpus dataset is not in the local cache; a run will ask the Hub whether it can be read "
+            "and stop before any job if not:" if will_probe else
+            "NOTE: the corpus dataset cannot be read here; a run would stop before any job:")
+    return "\n".join([head, f"  - {problem}", "",
+                      "Fix corpus.path / corpus.data_dir, fetch the dataset into the Hugging Face cache "
+                      "(`hf download --repo-type dataset ...`), or use a corpus every machine has:",
+                      "  --config corpus='{source: site-packages, name: site_packages, max_files: null}'"])
+
+
+def check_corpus(settings, workflow, argv: list[str] | None = None, *, built: bool = False, warn=None,
+                 probe_timeout: float = 10.0) -> str | None:
+    """The Snakefile's parse-time check of the corpus source (only ``hf`` needs one).
+    Raises :class:`PreflightError` naming the config key when this run would execute
+    jobs and the dataset cannot be read; warns instead for -n and the other no-job
+    modes, which check the local cache only and make no request to the Hub, and when
+    the command line is unknown. ``built``: the corpus files exist already (no check).
+    Returns the problem, if any."""
+    c = settings.corpus
+    if c.source != "hf" or built or not _is_main_process(workflow):
+        return None
+    from .hfdata import availability
+
+    inv = invocation_from_argv(argv)
+    fatal = inv.known and inv.runs_jobs
+    problem, _how = availability(c, probe=fatal, timeout=probe_timeout)
+    if problem is None:
+        return None
+    if fatal:
+        raise PreflightError(corpus_message(problem))
+    from .hfdata import is_local, offline
+
+    will_probe = not offline() and not is_local(str(c.path or ""))
+    (warn or (lambda s: print(s, file=sys.stderr)))(corpus_message(problem, fatal=False, will_probe=will_probe))
+    return problem
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -232,20 +232,62 @@ def _type_schema(tp) -> dict:
 # =============================================================================== sections
 
 @dataclass(frozen=True)
+class NearDupSettings(Section):
+    action: Literal["group", "drop", "off"] = opt(
+        "group", "group: near-duplicate files are kept and never straddle two splits (the packages a cluster "
+                 "spans are split as one unit) | drop: only each cluster's first file is kept, the others are "
+                 "skipped as near_duplicate | off: no clustering (splits by package alone)")
+    jaccard: float = opt(0.85, "estimated Jaccard similarity of token shingles at or above which two files are "
+                               "near-duplicates: BigCode's near-deduplication threshold for The Stack (5-token "
+                               "shingles, MinHash LSH)", exclusiveMinimum=0, maximum=1)
+    num_perm: int = opt(128, "MinHash permutations (seeded by `seed`): the Jaccard estimate's standard error is "
+                             "<= 0.5/sqrt(num_perm) = 0.044", minimum=16, maximum=1024)
+    shingle_tokens: int = opt(5, "tokens (identifiers and numbers) per shingle", minimum=1)
+
+
+@dataclass(frozen=True)
+class HfColumns(Section):
+    """Column names of an `hf` dataset, each a list of candidates: the first one the
+    dataset has is used (The Stack's first, then the-stack-smol's and The Stack v2's)."""
+
+    content: tuple[str, ...] = opt(("content", "text"), "the file's text", minItems=1)
+    repo: tuple[str, ...] = opt(("max_stars_repo_name", "repository_name", "repo_name"),
+                                "the repository: the split unit (`package`); none present: the path's first "
+                                "component", minItems=1)
+    path: tuple[str, ...] = opt(("max_stars_repo_path", "path"), "the file's path in its repository (none "
+                                "present: the record number)", minItems=1)
+    licenses: tuple[str, ...] = opt(("max_stars_repo_licenses", "licenses", "detected_licenses"),
+                                    "the repository's licences, recorded per file", minItems=1)
+
+
+@dataclass(frozen=True)
 class CorpusSettings(Section):
     name: str = opt("stdlib", "used in paths: results/corpus/{name}/", pattern=NAME_PATTERN)
     source: Literal["stdlib", "site-packages", "dir", "jsonl", "hf"] = opt(
-        "stdlib", "stdlib: this interpreter's standard library | site-packages: the installed distributions | "
-                  "dir | jsonl | hf (dataset id)")
-    path: Optional[str] = opt(None, "directory (dir), JSONL of {path, content} (jsonl), dataset id (hf)")
+        "stdlib", "stdlib: this interpreter's standard library | site-packages: the .py files of the installed "
+                  "distributions (importlib.metadata; package = distribution) | dir | jsonl | hf: a Hugging Face "
+                  "dataset (hub id, or a local parquet/jsonl file or save_to_disk folder; package = repository)")
+    path: Optional[str] = opt(None, "directory (dir), JSONL of {path, content} (jsonl), hub id or local "
+                                    "file/folder (hf)")
+    data_dir: Optional[str] = opt(None, "hf: the folder of the dataset (hub repository or local folder) whose data "
+                                        "files are read, e.g. data/python (null: all of it)")
+    hf_split: str = opt("train", "hf: the split read (of a save_to_disk DatasetDict or a hub dataset)")
+    revision: Optional[str] = opt(None, "hf: hub revision (branch, tag or commit; null: the default branch)")
+    hf_columns: HfColumns = opt(factory=HfColumns, doc="hf: which columns hold the text, repository, path, licences")
+    exclude_distributions: tuple[str, ...] = opt(
+        ("swejepa",), "site-packages: distributions whose files are listed as excluded_distribution (the project "
+                      "itself: the workflow's own code is not its data)", uniqueItems=True)
     test_dirs: Literal["skip", "keep"] = opt(
         "skip", "files under a directory named test/, tests/, idle_test/ or unittests/ (any source: stdlib, "
-                "dir, and the record paths of jsonl/hf): skip = listed in skipped.csv as excluded_test_dir, "
-                "keep = treated like every other file")
-    max_files: Optional[int] = opt(None, "cap after sorting by path (null: all)", minimum=1)
+                "site-packages, dir, and the record paths of jsonl/hf): skip = listed in skipped.csv as "
+                "excluded_test_dir, keep = treated like every other file")
+    max_files: Optional[int] = opt(None, "cap after sorting by path (hf: moreover only the first that many "
+                                         "records of the dataset are read, in its order; null: all)", minimum=1)
     max_file_bytes: int = opt(1_000_000, "larger files are skipped and reported", minimum=1)
     val_fraction: float = opt(0.1, "held-out packages, by share of files", minimum=0, maximum=0.5)
     test_fraction: float = opt(0.1, "held-out packages, by share of files", minimum=0, maximum=0.5)
+    near_duplicates: NearDupSettings = opt(factory=NearDupSettings,
+                                           doc="MinHash near-duplicate clusters (near_duplicates.csv)")
 
 
 @dataclass(frozen=True)

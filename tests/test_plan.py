@@ -85,7 +85,7 @@ def test_a_job_that_cannot_fit_or_finish_is_warned(tmp_path):
     assert _warned(plan_of("cluster", tmp_path / "d"), "phase2_compute_snapshots", "memory")
 
 
-def test_epochs_over_distinct_targets(plans):
+def test_epochs_over_distinct_targets(plans, tmp_path):
     cp = plans["default"]
     cm = cp.model
     st = cp.settings.student
@@ -97,11 +97,18 @@ def test_epochs_over_distinct_targets(plans):
             assert j.epochs["epochs"] == pytest.approx(j.epochs["examples"] / d["train"], rel=1e-2)
     # decoder jobs report them too
     assert all(j.epochs for j in cp.jobs if j.rule == "decoder_train")
-    # the cluster's main students see their ~16K train regions ~200 times (issue #20): warned
+    # issue 20's acceptance: config/cluster.yaml's main students see each distinct train
+    # target region at most 3 times (online targets over the ~300K-file corpus)
     cl = plans["cluster"]
     mains = [j for j in cl.jobs if j.rule == "student_train" and j.wildcards["variant"] == "main"]
-    assert all(j.epochs["epochs"] > 100 for j in mains)
-    assert all(any(w.startswith("epochs") for w in j.warnings) for j in mains)
+    assert mains and cl.settings.student.targets == "online"
+    assert all(0 < j.epochs["epochs"] <= 3 for j in mains), [round(j.epochs["epochs"], 2) for j in mains]
+    assert not any(w.startswith("epochs") for j in mains for w in j.warnings)
+    # the same students with the stored per-token set (20K regions per shard) would be warned
+    capped = plan_of("cluster", tmp_path, overrides={"student": {"targets": "precomputed"}})
+    capped_mains = [j for j in capped.jobs if j.rule == "student_train" and j.wildcards["variant"] == "main"]
+    assert all(j.epochs["epochs"] > 10 for j in capped_mains)
+    assert all(any(w.startswith("epochs") for w in j.warnings) for j in capped_mains)
     assert not any(w.startswith("epochs") for j in cp.jobs for w in j.warnings)  # default: <= 10
 
 

@@ -55,6 +55,9 @@ FACTORS: dict[str, Rate] = {
 
 # The Hugging Face datasets the configs name, for planning before download (estimates).
 HF_DATASETS = {
+    # Only the first corpus.max_files records are read; the file count only bounds that.
+    "bigcode/the-stack-dedup": {"files": 10_000_000, "mb": 60_000.0,
+                                "source": "assumed: data/python, order of 10M files at ~6 KB/file (as the-stack-smol)"},
     "bigcode/the-stack-smol": {"files": 10_000, "mb": 60.0,
                                "source": "assumed: the-stack-smol data/python, ~10K files (dataset card), ~6 KB/file"},
 }
