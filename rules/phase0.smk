@@ -229,6 +229,9 @@ rule phase0_probes_combine:
         layers=list(SETTINGS.grid.layers),
         main_mask=PLAN.main_mask,
         main_pool=PLAN.main_pool,
+        # selectivity: score minus the better of the surface baseline and this control
+        random_teacher=PLAN.random_control,
+        level=SETTINGS.verdicts.level,
     log:
         LAYOUT.log("phase0_probes_combine"),
     benchmark:
