@@ -45,6 +45,7 @@ rule phase0_stats:
         layers=list(SETTINGS.grid.layers),
         pools=list(SETTINGS.grid.pools),
         stats=SETTINGS.stats.to_dict(),
+        ci=SETTINGS.verdicts.ci().to_dict(),  # cos_mean CI over the sampled regions (Exp 0.1's verdict)
         seed=SETTINGS.seed,
         layout=LAYOUT.to_dict(),
     wildcard_constraints:
