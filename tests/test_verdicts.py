@@ -55,6 +55,8 @@ def test_paper_outputs(tmp_path):
     r = out.set_index("experiment")
     assert r.loc["1.2", "verdict"] == "not_met" and r.loc["3.1", "verdict"] == "met"
     assert "below the threshold" in r.loc["1.2", "criterion"] and "after step 0" in r.loc["1.2", "criterion"]
+    assert r.loc["0.2", "criterion"].endswith("above the threshold")          # also for a row with no value
+    assert set(V.DIRECTIONS) == set(V.EXPERIMENTS)
     assert list(pd.read_csv(tmp_path / "d.csv").columns) == V.COLUMNS
     tex = (tmp_path / "v.tex").read_text()
     assert "\\label{tab:verdicts}" in tex and "x\\_y 50\\% <" in tex and "90\\,\\% CI" in tex
