@@ -81,6 +81,7 @@ rule decoder_eval:
     output:
         summary=LAYOUT.decoder_eval("summary.csv"),
         heldout=LAYOUT.decoder_eval("heldout.csv"),
+        heldout_examples=LAYOUT.decoder_eval("heldout_examples.csv"),
         humaneval=LAYOUT.decoder_eval("humaneval.csv"),
         samples=LAYOUT.decoder_eval("humaneval_samples.jsonl"),
         generations=LAYOUT.decoder_eval("generations.jsonl"),
@@ -110,12 +111,16 @@ rule decoder_report:
     input:
         summary=LAYOUT.decoder_eval("summary.csv", PLAN.decoder_teacher),
         heldout=LAYOUT.decoder_eval("heldout.csv", PLAN.decoder_teacher),
+        heldout_examples=LAYOUT.decoder_eval("heldout_examples.csv", PLAN.decoder_teacher),
     output:
         table=LAYOUT.table("exp31_decoder"),
         figure=multiext(LAYOUT.figure_stem("exp31_decoder"), ".pdf", ".png"),
         macros=LAYOUT.macros("decoder"),
+        verdicts=LAYOUT.decoder_verdicts(PLAN.decoder_teacher),
     params:
         ks=list(SETTINGS.decoder.humaneval.ks),
+        verdicts=SETTINGS.verdicts.to_dict(),
+        seed=SETTINGS.seed,
     log:
         LAYOUT.log("decoder_report", f"{PLAN.decoder_teacher}"),
     benchmark:

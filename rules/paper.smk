@@ -3,6 +3,9 @@
 # target, so it is the last job of `snakemake -c2`.
 #
 #   results/macros/paper_corpus.tex          corpus/mask numbers the prose quotes
+#   results/paper/verdicts.csv               one row per success criterion of the seed (swejepa/verdicts.py)
+#   results/paper/verdicts_detail.csv        the same with the success side and the generated reason
+#   results/paper/generated/verdicts.tex     the paper's verdict table; macros results/macros/verdicts.tex
 #   results/paper/generated/macros.tex       all macro files + paper/macro-defaults.tex
 #   results/paper/generated/sec_<exp>.tex    per-section tables/figures/key numbers
 #   results/paper/generated/provenance.tex   commit, config/manifest hashes, versions, hardware, date
@@ -40,6 +43,40 @@ rule paper_corpus_macros:
         "../scripts/paper_corpus_macros.py"
 
 
+
+# Experiment 0.2's headline (results/phase0/retrieval/headline.csv) is a verdict input only
+# when a rule of this workflow writes it (the retrieval stage, once it has the hard part).
+PAPER_HEADLINE = any(str(f) == LAYOUT.retrieval_headline() for r in workflow.rules for f in r.output)
+
+
+rule paper_verdicts:
+    """One row per success criterion of the seed (Experiments 0.1-3.1): value, CI, threshold,
+    verdict (met | not_met | underpowered); the detail adds the success side and a generated
+    reason; the table and the \\Verdict<Exp> macros are what the paper prints."""
+    input:
+        **PLAN.verdict_inputs(PAPER_HEADLINE),
+    output:
+        csv=LAYOUT.verdicts(),
+        detail=LAYOUT.verdicts_detail(),
+        tex=LAYOUT.verdicts_tex(),
+        macros=LAYOUT.macros("verdicts"),
+    params:
+        verdicts=SETTINGS.verdicts.to_dict(),
+        random_teachers=PLAN.teachers_by_source("random"),
+        trained_teachers=[t for t in PLAN.teachers if t not in PLAN.teachers_by_source("random")],
+        main_mask=PLAN.main_mask,
+        main_pool=PLAN.main_pool,
+    log:
+        LAYOUT.log("paper_verdicts"),
+    benchmark:
+        LAYOUT.benchmark("paper_verdicts")
+    conda:
+        "../envs/workflow.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/paper_verdicts.py"
 
 
 rule paper_provenance:

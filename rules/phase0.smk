@@ -45,6 +45,7 @@ rule phase0_stats:
         layers=list(SETTINGS.grid.layers),
         pools=list(SETTINGS.grid.pools),
         stats=SETTINGS.stats.to_dict(),
+        ci=SETTINGS.verdicts.ci().to_dict(),  # cos_mean CI over the sampled regions (Exp 0.1's verdict)
         seed=SETTINGS.seed,
         layout=LAYOUT.to_dict(),
     wildcard_constraints:
@@ -229,6 +230,9 @@ rule phase0_probes_combine:
         layers=list(SETTINGS.grid.layers),
         main_mask=PLAN.main_mask,
         main_pool=PLAN.main_pool,
+        # selectivity: score minus the better of the surface baseline and this control
+        random_teacher=PLAN.random_control,
+        level=SETTINGS.verdicts.level,
     log:
         LAYOUT.log("phase0_probes_combine"),
     benchmark:

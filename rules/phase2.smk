@@ -23,7 +23,9 @@
 # Report:
 #       phase2_report             exp21_teachers.csv, exp22_compute.csv, criterion.json, tables
 #                                 exp21_teachers / exp22_compute, figures exp21_teachers,
-#                                 exp22_allocation, exp22_undertrained, macros phase2.tex
+#                                 exp22_allocation, exp22_undertrained, macros phase2.tex, and
+#                                 verdicts.csv (the 2.1/2.2 verdict rows with their paired-bootstrap
+#                                 CIs, swejepa/verdicts.py; collected into results/paper/verdicts.csv)
 
 
 rule phase2_teachers_train:
@@ -210,7 +212,10 @@ rule phase2_report:
         fig22_curve=LAYOUT.figure("exp22_undertrained"),
         fig22_curve_png=LAYOUT.figure("exp22_undertrained", "png"),
         macros=LAYOUT.macros("phase2"),
+        verdicts=LAYOUT.phase2("verdicts.csv"),
     params:
+        verdicts=SETTINGS.verdicts.to_dict(),
+        seed=SETTINGS.seed,
         metric=SETTINGS.phase2.metric,
         table_metrics=list(SETTINGS.phase2.table_metrics),
         small=SETTINGS.phase2.small_teacher,

@@ -6,7 +6,9 @@
 #   student_eval    success.json (the seed's success check), checkpoints.csv (val loss +
 #                   Phase 0 retrieval/probes per checkpoint; `main` only)
 #   student_report  exp11_student / exp12_correlation tables, exp11_loss / exp12_correlation
-#                   figures, macros student.tex, results/students/{summary,correlation,checkpoints}.csv
+#                   figures, macros student.tex, results/student/{summary,correlation,checkpoints}.csv,
+#                   criterion.csv (1.2 per metric and student) and verdicts.csv (the 1.1/1.2 verdict rows,
+#                   swejepa/verdicts.py; collected into results/paper/verdicts.csv)
 # Students (PLAN.students): `main` (the configured design) per student teacher and, for the
 # ablation teacher, one per flipped design option (PLAN.student_variants): positions-{abs|rope}
 # (a), context-{signature|file} (b), predictor-{transformer|mlp} (c), contrastive-{off|on}.
@@ -68,6 +70,7 @@ rule student_eval:
         teacher=lambda wc: SETTINGS.teacher(wc.teacher).to_dict(),
         teacher_index=lambda wc: SETTINGS.teacher_index(wc.teacher),
         all_checkpoints=lambda wc: wc.variant == "main",
+        ci=SETTINGS.verdicts.ci().to_dict(),  # success-check CIs over val regions
         layout=LAYOUT.to_dict(),
         seed=SETTINGS.seed,
     wildcard_constraints:
@@ -102,10 +105,15 @@ rule student_report:
         summary=LAYOUT.students_summary("summary.csv"),
         correlation=LAYOUT.students_summary("correlation.csv"),
         points=LAYOUT.students_summary("checkpoints.csv"),
+        criterion=LAYOUT.students_summary("criterion.csv"),
+        verdicts=LAYOUT.students_summary("verdicts.csv"),
     params:
         students=PLAN.students,
         design=PLAN.student_design,
         ablation_teacher=PLAN.ablation_teacher,
+        verdicts=SETTINGS.verdicts.to_dict(),
+        seed=SETTINGS.seed,
+        random_teachers=PLAN.teachers_by_source("random"),
     log:
         LAYOUT.log("student_report"),
     benchmark:

@@ -4,10 +4,10 @@ from threadpoolctl import threadpool_limits
 from swejepa.phase0.jobs import stats_cells
 from swejepa.layout import Layout
 from swejepa.runtime import setup_logging
-from swejepa.settings import StatsSettings
+from swejepa.settings import StatsSettings, VerdictSettings
 
 setup_logging(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params
 with threadpool_limits(snakemake.threads):
     stats_cells(snakemake.input.latents, w.teacher, w.mask, p.layers, p.pools, StatsSettings.from_dict(p.stats),
-                p.seed, Layout(**p.layout))
+                p.seed, Layout(**p.layout), ci=VerdictSettings.from_dict(p.ci))

@@ -1,7 +1,7 @@
 """Rule student_eval: the seed's success check and Experiment 1.2's per-checkpoint metrics of one student."""
 from swejepa.layout import Layout
 from swejepa.runtime import set_threads, setup_logging
-from swejepa.settings import ProbeSettings, RetrievalSettings, StudentEval, StudentSettings, TeacherSpec
+from swejepa.settings import ProbeSettings, RetrievalSettings, StudentEval, StudentSettings, TeacherSpec, VerdictSettings
 from swejepa.student.jobs import evaluate_student
 
 log = setup_logging(snakemake.log[0])
@@ -13,4 +13,4 @@ evaluate_student(student=StudentSettings.from_dict(p.student), evaluation=Studen
                  bench_items=i.bench_items, regions_csv=i.regions, properties_csv=i.properties,
                  teacher=TeacherSpec.from_dict(p.teacher), teacher_index=int(p.teacher_index),
                  layout=Layout(**p.layout), seed=int(p.seed), out_success=o.success,
-                 out_checkpoints=o.checkpoints, log=log)
+                 out_checkpoints=o.checkpoints, log=log, ci=VerdictSettings.from_dict(p.ci))

@@ -59,6 +59,7 @@ class Plan:
                      self._phase2_products, self._decoder_products):
             part()
         self.macros.append(self.layout.macros("paper_corpus"))
+        self.macros.append(self.layout.macros("verdicts"))  # paper_verdicts: \\Verdict<Exp> per criterion
 
     # ================================================================== teachers, extraction
     @property
@@ -119,6 +120,12 @@ class Plan:
     def main_pool(self) -> str:
         vp = self.vector_pools
         return "mean" if "mean" in vp else (vp or ["mean"])[0]
+
+    @property
+    def random_control(self) -> str | None:
+        """The random-init teacher every Phase-0 score is compared with (the first `random` one)."""
+        r = self.teachers_by_source("random")
+        return r[0] if r else None
 
     def cells(self, pattern, pools, **fixed) -> list[str]:
         """Per-cell paths of one job: a Layout method with {layer}/{pool} filled for the
@@ -419,6 +426,30 @@ class Plan:
                          lay.figure("exp22_undertrained")]
         self.macros.append(lay.macros("phase2"))
 
+    # ================================================================== verdicts
+    @property
+    def verdict_stages(self) -> list[str]:
+        """The stages' verdict rows collected into ``results/paper/verdicts.csv`` (0.1-0.3 are
+        computed by the collector itself from the Phase-0 tables)."""
+        lay, out = self.layout, []
+        if self.students:
+            out.append(lay.students_summary("verdicts.csv"))
+        if self.phase2_on:
+            out.append(lay.phase2("verdicts.csv"))
+        if self.decoder_on:
+            out.append(lay.decoder_verdicts(self.decoder_teacher))
+        return out
+
+    def verdict_inputs(self, headline: bool) -> dict:
+        """Inputs of ``paper_verdicts``; ``headline``: a rule of this workflow writes
+        ``LAYOUT.retrieval_headline()`` (Experiment 0.2's headline is an input only then, and
+        only when the plan has retrieval)."""
+        lay = self.layout
+        inp = {"stats": lay.stats_all(), "probes": lay.probes_all(), "stages": self.verdict_stages}
+        if headline and self.vector_pools:
+            inp["headline"] = lay.retrieval_headline()
+        return inp
+
     # ================================================================== targets
     def png(self, pdf: str) -> str:
         return pdf[: -len(".pdf")] + ".png"
@@ -439,6 +470,7 @@ class Plan:
         out += self.phase0_targets()
         if self.phase2_on:
             out += [lay.phase2("exp21_teachers.csv"), lay.phase2("exp22_compute.csv")]
+        out.append(lay.verdicts())
         return list(dict.fromkeys(out))
 
     @property
@@ -446,7 +478,7 @@ class Plan:
         from .paper import OTHER, SECTION_KEYS
 
         lay = self.layout
-        return [lay.paper_generated("macros.tex"), lay.paper_generated("provenance.tex"),
+        return [lay.paper_generated("macros.tex"), lay.paper_generated("provenance.tex"), lay.verdicts_tex(),
                 lay.paper_generated("sources.tex"), *[lay.paper_section(k) for k in SECTION_KEYS + [OTHER.key]]]
 
     @property

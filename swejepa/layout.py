@@ -207,8 +207,13 @@ class Layout:
         return f"{self.decoder_dir(teacher)}/{variant}/train_metrics.csv"
 
     def decoder_eval(self, name: str, teacher=W["teacher"]) -> str:
-        """summary.csv, heldout.csv, humaneval.csv, humaneval_samples.jsonl, generations.jsonl."""
+        """summary.csv, heldout.csv, heldout_examples.csv, humaneval.csv, humaneval_samples.jsonl,
+        generations.jsonl."""
         return f"{self.decoder_dir(teacher)}/eval/{name}"
+
+    def decoder_verdicts(self, teacher=W["teacher"]) -> str:
+        """The Experiment 3.1 verdict row (swejepa/verdicts.py), written by decoder_report."""
+        return f"{self.decoder_dir(teacher)}/verdicts.csv"
 
     # ------------------------------------------------------------------ Phase 2
     def phase2(self, *parts) -> str:
@@ -244,3 +249,21 @@ class Layout:
 
     def paper_section(self, sec=W["sec"]) -> str:
         return self.paper_generated(f"sec_{sec}.tex")
+
+    def verdicts(self) -> str:
+        """One row per success criterion of the seed (swejepa/verdicts.py), columns
+        ``swejepa.verdicts.PAPER_COLUMNS``."""
+        return self.paper("verdicts.csv")
+
+    def verdicts_detail(self) -> str:
+        """The same rows with the success side (``direction``) and the generated ``reason``."""
+        return self.paper("verdicts_detail.csv")
+
+    def verdicts_tex(self) -> str:
+        """The paper's verdict table (``\\input`` by paper/main.tex)."""
+        return self.paper_generated("verdicts.tex")
+
+    def retrieval_headline(self) -> str:
+        """Experiment 0.2's headline on the lexically hard part (written by the retrieval stage;
+        read by the 0.2 verdict, columns in swejepa.verdicts.HEADLINE_COLUMNS)."""
+        return self._p("phase0", "retrieval", "headline.csv")

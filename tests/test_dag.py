@@ -47,6 +47,24 @@ def test_paper_products_follow_the_stages():
     assert "results/tables/exp02_retrieval.tex" not in q.tables and q.vector_pools == []
 
 
+def test_verdicts_are_a_stage_target_with_the_stages_rows():
+    p = plan()
+    assert "results/paper/verdicts.csv" in p.stage_targets and p.layout.verdicts() == "results/paper/verdicts.csv"
+    assert p.verdict_stages == ["results/student/verdicts.csv", "results/phase2/verdicts.csv",
+                                "results/decoder/tinyfim/verdicts.csv"]
+    assert p.random_control == "randinit"
+    # the paper prints them: the table is a paper source, the verdict macros a macro file
+    assert p.layout.verdicts_tex() in p.paper_sources and "results/macros/verdicts.tex" in p.macros
+    inp = p.verdict_inputs(headline=False)
+    assert inp["stats"] == p.layout.stats_all() and inp["probes"] == p.layout.probes_all() and "headline" not in inp
+    assert p.verdict_inputs(headline=True)["headline"] == "results/phase0/retrieval/headline.csv"
+    # no retrieval in the plan: no headline input, whatever the rules
+    assert "headline" not in plan(overrides={"grid": {"pools": ["none"]}}).verdict_inputs(headline=True)
+    # stages switched off: their rows are not inputs (the collector marks them not run)
+    q = plan(overrides={"student": {"ablation": {"enabled": False}, "teachers": ["minilm"]}})
+    assert "results/decoder/tinyfim/verdicts.csv" not in q.verdict_stages
+
+
 def test_student_variants_flip_one_option_each():
     p = plan()
     main = p.student_recipe("main")

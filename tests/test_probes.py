@@ -18,8 +18,9 @@ def _one_blas_thread():
     with threadpool_limits(1):
         yield
 
-CFG = ProbeSettings(folds=4, inner_folds=2, alphas=(0.1, 10.0, 1000.0), Cs=(0.01, 1.0), max_iter=200)
-FAST = ProbeSettings(folds=3, inner_folds=2, alphas=(1.0, 100.0), Cs=(1.0,), max_iter=100)
+# log_targets=(): the planted signals below are linear in the raw target (log1p: its own test)
+CFG = ProbeSettings(folds=4, inner_folds=2, alphas=(0.1, 10.0, 1000.0), Cs=(0.01, 1.0), max_iter=200, log_targets=())
+FAST = ProbeSettings(folds=3, inner_folds=2, alphas=(1.0, 100.0), Cs=(1.0,), max_iter=100, log_targets=())
 
 
 def _data(n=300, d=24, seed=0):
@@ -47,6 +48,68 @@ def test_planted_signal_recovered_noise_not():
     assert r.loc["side_effects", "acc_mean"] < 0.62
     assert r.loc["loc", "n_folds"] == 4 and r.loc["loc", "n_groups"] == 12
     assert np.isnan(r.loc["loc", "acc_mean"]) and np.isnan(r.loc["side_effects", "r2_mean"])
+
+
+def test_log1p_targets():
+    """A heavy-tailed count that is linear on the log scale: fitted as log1p it is recovered;
+    on the raw scale a few huge values dominate. Per-fold lists pair up between calls."""
+    from swejepa.phase0.probes import fold_values
+
+    rng = np.random.default_rng(3)
+    n = 400
+    X = rng.standard_normal((n, 8))
+    count = np.round(np.expm1(np.clip(1.5 + X @ rng.uniform(0.3, 0.6, 8), 0, None)))  # long right tail
+    props = pd.DataFrame({"loc": count})
+    groups = np.array([f"pkg{i}" for i in rng.integers(0, 10, n)])
+    log = probe_all(X, props, groups, CFG.replace(log_targets=("loc",))).iloc[0]
+    raw = probe_all(X, props, groups, CFG).iloc[0]
+    assert log["target_scale"] == "log1p" and raw["target_scale"] == "raw"
+    assert log["r2_mean"] > 0.9 > raw["r2_mean"]
+    folds = fold_values(log["r2_folds"])
+    assert len(folds) == 4 and np.mean(folds) == pytest.approx(log["r2_mean"])
+    # the out-of-fold predictions are on the fitted (log) scale
+    res = probe_all(X, props, groups, CFG.replace(log_targets=("loc",)))
+    y, pred = res.attrs["oof"]["loc"]
+    assert np.allclose(y, np.log1p(count)) and 1 - ((y - pred) ** 2).sum() / ((y - y.mean()) ** 2).sum() == \
+        pytest.approx(log["r2_oof"])
+    assert ProbeSettings().log_targets == ("cyclomatic", "n_branches", "n_loops", "n_external_calls", "loc")
+
+
+def test_selectivity_hand_made():
+    """Selectivity = score minus the better control, fold by fold, with a t interval over folds."""
+    import json
+
+    from scipy import stats
+
+    from swejepa.phase0.report import add_selectivity
+
+    def row(teacher, features, layer, folds, n=100):
+        return {"teacher": teacher, "mask": "ast", "layer": layer, "pool": "mean" if layer != "-" else "-",
+                "features": features, "property": "loc", "task": "regression", "target_scale": "log1p", "n": n,
+                "n_folds": len(folds), "r2_mean": float(np.mean(folds)), "f1_mean": np.nan,
+                "r2_folds": json.dumps(folds), "f1_folds": None}
+    df = pd.DataFrame([row("t", "latent", "half", [0.6, 0.5, 0.7]), row("t", "surface", "-", [0.3, 0.2, 0.4]),
+                       row("r", "latent", "half", [0.45, 0.35, 0.55]), row("r", "surface", "-", [0.3, 0.2, 0.4])])
+    out = add_selectivity(df, "r", 0.95).set_index(["teacher", "features"])
+    t = out.loc[("t", "latent")]
+    # random-init (mean 0.45) beats the surface baseline (0.3): it is the control
+    assert t["control"] == "random" and t["selectivity"] == pytest.approx(0.15)
+    assert t["sel_surface"] == pytest.approx(0.3) and t["sel_random"] == pytest.approx(0.15)
+    # constant fold differences: zero-width interval
+    assert t["selectivity_ci_low"] == pytest.approx(0.15) and t["selectivity_ci_high"] == pytest.approx(0.15)
+    r = out.loc[("r", "latent")]
+    assert bool(r["random_control"]) and np.isnan(r["sel_random"]) and r["control"] == "surface"
+    # a noisy difference: mean +- t_{k-1} sd / sqrt(k)
+    df.loc[0, "r2_folds"] = json.dumps([0.6, 0.4, 0.9])
+    t = add_selectivity(df, "r", 0.9).set_index(["teacher", "features"]).loc[("t", "latent")]
+    d = np.array([0.6, 0.4, 0.9]) - np.array([0.45, 0.35, 0.55])
+    half = stats.t.ppf(0.95, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert t["selectivity_ci_low"] == pytest.approx(d.mean() - half)
+    assert t["selectivity_ci_high"] == pytest.approx(d.mean() + half)
+    # a different sample (n) does not pair up: no selectivity against it
+    df.loc[1, "n"] = 99
+    t = add_selectivity(df, "r", 0.9).set_index(["teacher", "features"]).loc[("t", "latent")]
+    assert np.isnan(t["sel_surface"])
 
 
 def test_group_folds_never_split_a_package():

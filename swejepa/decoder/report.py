@@ -1,5 +1,6 @@
-"""Experiment 3.1 report: table ``exp31_decoder.tex``, figure and LaTeX macros from the
-evaluation CSVs (``summary.csv``, ``heldout.csv``). Imports no torch (analysis env)."""
+"""Experiment 3.1 report: table ``exp31_decoder.tex``, figure, LaTeX macros and the 3.1
+verdict row (:func:`swejepa.verdicts.exp31`) from the evaluation CSVs (``summary.csv``,
+``heldout.csv``, ``heldout_examples.csv``). Imports no torch (analysis env)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,44 @@ import math
 import numpy as np
 import pandas as pd
 
-def report(summary_csv, heldout_csv, table_path, figure_stem, macros_path, ks) -> None:
+def report(summary_csv, heldout_csv, table_path, figure_stem, macros_path, ks, *, examples_csv=None,
+           verdicts_path=None, verdicts=None, seed: int = 0) -> dict:
+    """Table, figure and macros; with ``examples_csv`` the CE differences (latent and oracle vs
+    the no-latent decoder) get paired-bootstrap CIs over held-out regions and the verdict row
+    is written to ``verdicts_path``. Returns the verdict row (or {})."""
+    from swejepa import verdicts as V
+    from swejepa.settings import VerdictSettings
     from swejepa.tex import write_macros
 
     df = pd.read_csv(summary_csv)
     held = pd.read_csv(heldout_csv)
-    _table(df, ks, table_path)
+    vs = verdicts or VerdictSettings()
+    ex = pd.read_csv(examples_csv, dtype={"region": str}) if examples_csv else None
+    gains = {}
+    if ex is not None:
+        for k, name in enumerate(("latent", "oracle")):
+            g = V.ce_gain(ex, name, "nolatent", vs, seed + k)
+            if g is not None:
+                gains[name] = g
+    row = V.exp31(ex, df, vs, seed, ks) if ex is not None else V.missing("3.1", "no per-region cross-entropy")
+    _table(df, ks, table_path, gains, vs.level)
     _figure(df, held, ks, figure_stem)
-    write_macros(_macros(df, held, ks), macros_path)
+    mac = _macros(df, held, ks)
+    for name, tex in (("latent", "Latent"), ("oracle", "Oracle")):
+        if name in gains:
+            v, lo, hi, _ = gains[name]
+            mac[f"decoder{tex}CeGain"], mac[f"decoder{tex}CeGainLow"], mac[f"decoder{tex}CeGainHigh"] = v, lo, hi
+    mac["decoderVerdict"] = row["verdict"].replace("_", " ")
+    write_macros(mac, macros_path)
+    if verdicts_path:
+        V.frame([row]).to_csv(verdicts_path, index=False)
+    return row
 
 
-def _table(df: pd.DataFrame, ks, table_path) -> None:
+def _table(df: pd.DataFrame, ks, table_path, gains: dict | None = None, level: float | None = None) -> None:
     from swejepa.tex import write_table
 
+    gains = gains or {}
     cols = {"label": "system", "total_params": "params (total)", "ppl": "body ppl", "token_acc": "token acc",
             "syntax_valid": "syntax valid"}
     for k in ks:
@@ -30,19 +56,25 @@ def _table(df: pd.DataFrame, ks, table_path) -> None:
     t = df[[c for c in cols if c in df]].copy()
     if "humaneval_flops_per_sample" in t:
         t["humaneval_flops_per_sample"] = t["humaneval_flops_per_sample"] / 1e9
+    ce_col = "CE gain vs no-latent [CI]"
+    t[ce_col] = [("{:.3f} [{:.3f}, {:.3f}]".format(*gains[s][:3]) if s in gains else
+                  ("(reference)" if s == "nolatent" else "--")) for s in df["system"]]
     t = t.rename(columns=cols)
     t["params (total)"] = t["params (total)"].astype(int)
     n = int(df["n_humaneval"].iloc[0])
     src = str(df["heldout_source"].iloc[0]) if "heldout_source" in df else "test"
     src_txt = {"test": "test-split", "val": "validation-split"}.get(src, "held-out training-split")
+    lv = f"{int(round(100 * level))}\\%" if level else ""
     cap = (f"Experiment 3.1: latent-conditioned decoder vs.\\ baselines. Body perplexity and next-token "
-           f"accuracy are teacher-forced on {int(df['n_heldout'].iloc[0])} {src_txt} bodies; syntax validity "
+           f"accuracy are teacher-forced on {int(df['n_heldout'].iloc[0])} {src_txt} bodies; CE gain: held-out "
+           f"cross-entropy of the equal-parameter no-latent decoder minus the system's (nats/token; $>0$: better "
+           f"than the reference), {lv} paired bootstrap CI over held-out regions; syntax validity "
            f"over {int(df['n_generations'].iloc[0])} sampled bodies (tree-sitter; reference bodies: "
            f"{df['reference_syntax_valid'].iloc[0]:.2f}); pass@k with the unbiased estimator on {n} HumanEval "
            f"problems, {int(df['n_samples'].iloc[0])} samples each at temperature "
            f"{df['temperature'].iloc[0]:g}, executed in the sandbox; GFLOPs per HumanEval sample include the "
            f"student's forward for the latent system. The oracle decoder reads the teacher's own latents "
-           f"(held-out only).")
+           f"(held-out only): the check that the instrument can see a latent's benefit at all.")
     write_table(t, table_path, caption=cap, label="tab:exp31-decoder")
 
 

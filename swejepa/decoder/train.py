@@ -81,9 +81,12 @@ def write_metrics(rows: list[dict], path) -> None:
 
 @torch.no_grad()
 def teacher_forced_metrics(model, examples, latents, *, batch_size: int = 32, device: str = "cpu") -> dict:
-    """Body perplexity (exp of mean CE over body tokens and EOS) and next-token accuracy."""
+    """Body perplexity (exp of mean CE over body tokens and EOS) and next-token accuracy;
+    ``per_example``: ``[(ce_sum, n_tokens)]`` of every example, in order (the units of the
+    paired bootstrap of Experiment 3.1's verdict)."""
     model.eval()
     tot, n, correct = 0.0, 0, 0
+    per = []
     for i in range(0, len(examples), batch_size):
         ex = examples[i:i + batch_size]
         lat = latents[i:i + batch_size] if latents is not None else None
@@ -93,5 +96,9 @@ def teacher_forced_metrics(model, examples, latents, *, batch_size: int = 32, de
         tot += float(ce.sum())
         n += int(m.sum())
         correct += int((logits[m].argmax(-1) == batch["targets"][m]).sum())
+        counts = m.sum(1).tolist()  # ce is row-major over the mask: each row's tokens are contiguous
+        for part, c in zip(torch.split(ce.double(), counts), counts):
+            per.append((float(part.sum()), int(c)))
     mean = tot / max(1, n)
-    return {"ce": mean, "ppl": float(math.exp(min(mean, 50.0))), "token_acc": correct / max(1, n), "n_tokens": n}
+    return {"ce": mean, "ppl": float(math.exp(min(mean, 50.0))), "token_acc": correct / max(1, n), "n_tokens": n,
+            "per_example": per}

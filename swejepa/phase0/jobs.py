@@ -15,7 +15,7 @@ from ..settings import ProbeSettings, RetrievalSettings, StatsSettings
 from . import grid
 from .probes import probe_all
 from .retrieval import bench_metrics, read_items
-from .stats import HIST_BINS, cosine_histogram, cosine_stats, sample_rows
+from .stats import HIST_BINS, cos_mean_ci, cosine_histogram, cosine_stats, sample_rows
 
 log = logging.getLogger("swejepa")
 
@@ -28,9 +28,10 @@ def write_csv(df: pd.DataFrame, path) -> None:
 
 
 def stats_cells(paths, teacher: str, mask: str, layers, pools, stats: StatsSettings, seed: int,
-                layout: Layout) -> None:
+                layout: Layout, ci=None) -> None:
     """Experiment 0.1 for every (layer, pool) of one (teacher, mask), written to
-    ``layout.stats_cell`` / ``layout.stats_hist``."""
+    ``layout.stats_cell`` / ``layout.stats_hist``; with ``ci`` (``verdicts.ci()``: resamples,
+    level) also ``cos_mean_ci_low``/``cos_mean_ci_high`` (bootstrap over the sampled vectors)."""
     max_samples, max_tokens = stats.max_samples, stats.max_tokens
     for layer in layers:
         for pool in pools:
@@ -47,6 +48,8 @@ def stats_cells(paths, teacher: str, mask: str, layers, pools, stats: StatsSetti
                 st = {"n": int(len(X)), "cos_mean": np.nan, "participation_ratio": np.nan}
             else:
                 st = cosine_stats(X)
+                if ci is not None and pool != "none":  # region cells: the unit of the 0.1 verdict
+                    st["cos_mean_ci_low"], st["cos_mean_ci_high"] = cos_mean_ci(X, ci.resamples, ci.level, seed)
             row = {"teacher": teacher, "mask": mask, "layer": layer, "pool": pool,
                    "unit": "token" if pool == "none" else "region",
                    "n_total": n_all if n_all is not None else np.nan, **st}

@@ -8,9 +8,16 @@ Protocol, per property:
   * regression (ridge): R² and Spearman ρ per fold (plus ``r2_oof``, the R² of all
     out-of-fold predictions pooled, less sensitive to between-package shifts); classification (multinomial logistic
     regression): accuracy and macro-F1, beside the majority-class baseline of the
-    same fold; mean ± std over the outer folds.
+    same fold; mean ± std over the outer folds, and the per-fold values (``r2_folds``,
+    ``acc_folds``, ``f1_folds``: JSON lists, fold order) for paired comparisons and CIs;
+  * count targets in ``probes.log_targets`` are fitted and scored as ``log1p(count)``
+    (column ``target_scale``): they are heavy-tailed, and on the raw scale a few very long
+    functions dominate the variance.
 Controls (random-init teacher, surface baseline) are ordinary calls on other features
-with the same ``groups``, settings and seed: the folds depend only on them, so they are shared.
+with the same ``groups``, settings and seed: the folds depend only on them, so they are shared
+(the fold lists of two calls on the same sample can be subtracted fold by fold).
+The returned frame's ``attrs["oof"]`` holds, per regression property, ``(y, out-of-fold
+prediction)`` on the fitted scale, and ``attrs["folds"]`` the fold of every sample.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ CLASSIFICATION = ("return_category", "side_effects")
 def _cfg(probes: ProbeSettings, seed: int) -> dict:
     return {"folds": probes.folds, "inner_folds": probes.inner_folds, "alphas": list(probes.alphas),
             "Cs": list(probes.Cs), "max_iter": probes.max_iter, "seed": seed,
-            "regression": list(REGRESSION), "classification": list(CLASSIFICATION)}
+            "regression": list(REGRESSION), "classification": list(CLASSIFICATION),
+            "log_targets": list(probes.log_targets)}
 
 
 def group_folds(groups, n_folds: int, seed: int = 0) -> np.ndarray:
@@ -133,6 +141,7 @@ def _probe_regression(X, Y, groups, folds, c) -> list[dict]:
             res[j]["param"].append(float(alphas[best[j]]))
     for j in range(Y.shape[1]):  # R² of all out-of-fold predictions against the global mean
         res[j]["r2_oof"] = float(_r2(Y[:, j:j + 1], oof[:, j:j + 1])[0])
+        res[j]["oof"] = oof[:, j]
     return [res[j] for j in range(Y.shape[1])]
 
 
@@ -199,20 +208,39 @@ def _ms(v):
     return float(np.nanmean(v)), float(np.nanstd(v))
 
 
-COLUMNS = ["property", "task", "n", "n_groups", "n_folds", "r2_mean", "r2_std", "r2_oof", "spearman_mean",
-           "spearman_std", "acc_mean", "acc_std", "f1_mean", "f1_std", "majority_acc_mean",
-           "majority_acc_std", "majority_f1_mean", "majority_f1_std", "param_median"]
+COLUMNS = ["property", "task", "target_scale", "n", "n_groups", "n_folds", "r2_mean", "r2_std", "r2_oof",
+           "spearman_mean", "spearman_std", "acc_mean", "acc_std", "f1_mean", "f1_std", "majority_acc_mean",
+           "majority_acc_std", "majority_f1_mean", "majority_f1_std", "param_median", "r2_folds", "acc_folds",
+           "f1_folds"]
+
+
+def _folds_json(v) -> str:
+    """Per-fold values as a JSON list (non-finite values as null)."""
+    import json
+
+    return json.dumps([float(x) if np.isfinite(x) else None for x in np.asarray(v, dtype=float)])
+
+
+def fold_values(cell) -> np.ndarray:
+    """The per-fold list of a ``*_folds`` cell (JSON; null -> nan); empty when missing."""
+    import json
+
+    if not isinstance(cell, str) or not cell:
+        return np.zeros(0)
+    return np.array([np.nan if x is None else float(x) for x in json.loads(cell)], dtype=float)
 
 
 def probe_all(X: np.ndarray, props: pd.DataFrame, groups: np.ndarray, probes: ProbeSettings,
               seed: int = 0) -> pd.DataFrame:
     """Probe every property of ``props`` (row i = sample i of ``X``) with grouped nested CV.
 
-    ``probes`` gives ``folds``, ``inner_folds``, ``alphas`` (ridge), ``Cs`` (logistic) and
-    ``max_iter``; ``seed`` the folds. The properties are :data:`REGRESSION` and
-    :data:`CLASSIFICATION` (those missing from ``props`` are skipped).
+    ``probes`` gives ``folds``, ``inner_folds``, ``alphas`` (ridge), ``Cs`` (logistic),
+    ``max_iter`` and ``log_targets`` (regression targets fitted as ``log1p``); ``seed`` the
+    folds. The properties are :data:`REGRESSION` and :data:`CLASSIFICATION` (those missing
+    from ``props`` are skipped).
     Returns one row per property with the columns in ``COLUMNS`` (metrics that do not
-    apply to the task are NaN; ``param_median`` is the median chosen alpha or C)."""
+    apply to the task are NaN; ``param_median`` is the median chosen alpha or C), and
+    ``attrs["oof"]``/``attrs["folds"]`` (module doc)."""
     c = _cfg(probes, seed)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
@@ -223,28 +251,38 @@ def probe_all(X: np.ndarray, props: pd.DataFrame, groups: np.ndarray, probes: Pr
     props = props.reset_index(drop=True)
     reg = [p for p in c["regression"] if p in props.columns]
     cls = [p for p in c["classification"] if p in props.columns]
+    scale = {p: "log1p" if p in c["log_targets"] else "raw" for p in reg}
     if len(np.unique(groups)) < 2:  # grouped CV impossible: report the gap, do not fail
-        return pd.DataFrame([{"property": p, "task": "regression" if p in reg else "classification",
-                              "n": len(X), "n_groups": int(len(np.unique(groups))), "n_folds": 0}
-                             for p in reg + cls], columns=COLUMNS)
+        out = pd.DataFrame([{"property": p, "task": "regression" if p in reg else "classification",
+                             "target_scale": scale.get(p, "label"),
+                             "n": len(X), "n_groups": int(len(np.unique(groups))), "n_folds": 0}
+                            for p in reg + cls], columns=COLUMNS)
+        out.attrs["oof"], out.attrs["folds"] = {}, np.zeros(len(X), dtype=np.int64)
+        return out
     folds = group_folds(groups, c["folds"], c["seed"])
     base = {"n": len(X), "n_groups": int(len(np.unique(groups))), "n_folds": int(folds.max() + 1)}
-    rows = []
+    rows, oof = [], {}
     if reg:
-        Y = props[reg].astype(float).to_numpy()
-        for name, r in zip(reg, _probe_regression(X, Y, groups, folds, c)):
+        Y = props[reg].astype(float).to_numpy(copy=True)
+        logs = np.array([scale[p] == "log1p" for p in reg])
+        Y[:, logs] = np.log1p(np.clip(Y[:, logs], 0.0, None))
+        for j, (name, r) in enumerate(zip(reg, _probe_regression(X, Y, groups, folds, c))):
             r2m, r2s = _ms(r["r2"])
             spm, sps = _ms(r["spearman"])
-            rows.append({"property": name, "task": "regression", **base, "r2_mean": r2m, "r2_std": r2s,
-                         "r2_oof": r["r2_oof"],
+            rows.append({"property": name, "task": "regression", "target_scale": scale[name], **base,
+                         "r2_mean": r2m, "r2_std": r2s, "r2_oof": r["r2_oof"],
                          "spearman_mean": spm, "spearman_std": sps,
-                         "param_median": float(np.median(r["param"]))})
+                         "param_median": float(np.median(r["param"])), "r2_folds": _folds_json(r["r2"])})
+            oof[name] = (Y[:, j].copy(), r["oof"])
     for name in cls:
         y = props[name].astype(str).to_numpy()
         r = _probe_classification(X, y, groups, folds, c)
-        row = {"property": name, "task": "classification", **base}
+        row = {"property": name, "task": "classification", "target_scale": "label", **base}
         for k, col in (("acc", "acc"), ("f1", "f1"), ("maj_acc", "majority_acc"), ("maj_f1", "majority_f1")):
             row[f"{col}_mean"], row[f"{col}_std"] = _ms(r[k])
         row["param_median"] = float(np.nanmedian(r["param"])) if not np.all(np.isnan(r["param"])) else float("nan")
+        row["acc_folds"], row["f1_folds"] = _folds_json(r["acc"]), _folds_json(r["f1"])
         rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    out.attrs["oof"], out.attrs["folds"] = oof, folds
+    return out

@@ -216,51 +216,155 @@ def probe_score(df: pd.DataFrame) -> pd.Series:
     return df["r2_mean"].where(df["task"] == "regression", df["f1_mean"])
 
 
+def _score_folds(row) -> np.ndarray:
+    from .probes import fold_values
+
+    return fold_values(row["r2_folds"] if row["task"] == "regression" else row["f1_folds"])
+
+
+def _paired(a: np.ndarray, b: np.ndarray, level: float) -> tuple[float, float, float]:
+    """Mean fold-by-fold difference ``a - b`` with its t interval over folds (folds where
+    either side is not finite are left out); nan when the fold lists do not pair up."""
+    from swejepa.uncertainty import t_interval
+
+    if len(a) == 0 or len(a) != len(b):
+        return np.nan, np.nan, np.nan
+    return t_interval(a - b, level)
+
+
+SELECTIVITY_COLUMNS = ["score", "surface_score", "random_score", "random_control", "control", "selectivity",
+                       "selectivity_ci_low", "selectivity_ci_high", "sel_surface", "sel_surface_ci_low",
+                       "sel_surface_ci_high", "sel_random", "sel_random_ci_low", "sel_random_ci_high"]
+
+
+def add_selectivity(df: pd.DataFrame, random_teacher: str | None, level: float) -> pd.DataFrame:
+    """Selectivity of every latent probe row (Experiment 0.3's headline), in place of a raw score:
+
+    * ``sel_surface`` = score − the surface baseline's (same teacher and mask: same functions,
+      same folds), ``sel_random`` = score − the random-init teacher's at the same mask, layer
+      and pool (same functions and folds: every teacher extracts the same files);
+    * ``selectivity`` = score − the better of the two controls (higher mean score; ``control``
+      names it), the number the table, the macros and the 0.3 verdict lead with.
+
+    Score: R² (regression, log1p targets where configured) or macro-F1 (classification).
+    Each difference is the mean over folds of the fold-by-fold difference, with a t interval
+    over the k outer folds (``mean ± t_{k-1} sd/sqrt(k)``, ``level``): a paired comparison, the
+    folds being shared. Rows of the random-init teacher itself have ``random_control`` true and
+    no ``sel_random``. Returns a copy of ``df`` with :data:`SELECTIVITY_COLUMNS` added."""
+    df = df.copy()
+    df["score"] = probe_score(df)
+    for c in SELECTIVITY_COLUMNS[1:]:
+        df[c] = np.nan
+    df["random_control"] = False
+    df["control"] = ""
+    lat = df["features"] == "latent"
+    sur = df[df["features"] == "surface"].set_index(["teacher", "mask", "property"])
+    rnd = df[lat & (df["teacher"] == random_teacher)].set_index(["mask", "layer", "pool", "property"]) \
+        if random_teacher else None
+    for i in df.index[lat]:
+        r = df.loc[i]
+        L = _score_folds(r)
+        key = (r["teacher"], r["mask"], r["property"])
+        out = {}
+        if key in sur.index:
+            s = sur.loc[key]
+            s = s.iloc[0] if isinstance(s, pd.DataFrame) else s
+            out["surface_score"] = float(s["score"])
+            out["sel_surface"], out["sel_surface_ci_low"], out["sel_surface_ci_high"] = (
+                _paired(L, _score_folds(s), level) if int(s["n"]) == int(r["n"]) else (np.nan,) * 3)
+        is_ctrl = random_teacher is not None and r["teacher"] == random_teacher
+        rkey = (r["mask"], r["layer"], r["pool"], r["property"])
+        if rnd is not None and rkey in rnd.index:
+            q = rnd.loc[rkey]
+            q = q.iloc[0] if isinstance(q, pd.DataFrame) else q
+            out["random_score"] = float(q["score"])
+            if not is_ctrl:
+                out["sel_random"], out["sel_random_ci_low"], out["sel_random_ci_high"] = (
+                    _paired(L, _score_folds(q), level) if int(q["n"]) == int(r["n"]) else (np.nan,) * 3)
+        for k, v in out.items():
+            df.at[i, k] = v
+        df.at[i, "random_control"] = bool(is_ctrl)
+        cands = [(c, out.get(f"{c}_score", np.nan)) for c in ("surface", "random") if not (c == "random" and is_ctrl)]
+        cands = [(c, v) for c, v in cands if np.isfinite(v)]
+        if cands:
+            ctrl = max(cands, key=lambda cv: cv[1])[0]
+            tag = "sel_surface" if ctrl == "surface" else "sel_random"
+            df.at[i, "control"] = ctrl
+            df.at[i, "selectivity"] = out.get(tag, np.nan)
+            df.at[i, "selectivity_ci_low"] = out.get(f"{tag}_ci_low", np.nan)
+            df.at[i, "selectivity_ci_high"] = out.get(f"{tag}_ci_high", np.nan)
+    return df
+
+
+def _ci_text(v, lo, hi) -> str:
+    if not np.isfinite(v):
+        return "--"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{v:.2f}"
+    return f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
 def combine_probes(inp, out, params) -> None:
     from swejepa.plotting import FULL_WIDTH, figure, savefig
 
     df = pd.concat([_cat(list(inp.cells)), _cat(list(inp.surface))], ignore_index=True)
-    df["score"] = probe_score(df)
+    df = add_selectivity(df, params.random_teacher, params.level)
     write_csv(df, out.csv)
     mask, pool = params.main_mask, params.main_pool
     lat = df[(df["features"] == "latent") & (df["mask"] == mask) & (df["pool"] == pool)]
-    sur = df[(df["features"] == "surface") & (df["mask"] == mask)]
     props = list(dict.fromkeys(lat["property"]))
     rows = []
     for p in props:
         for t in params.teachers:
             g = lat[(lat["property"] == p) & (lat["teacher"] == t)].set_index("layer")
+            if not len(g):
+                continue
             row = {"property": p, "metric": "R2" if g["task"].iloc[0] == "regression" else "macro-F1",
                    "teacher": t}
             for l in params.layers:
-                row[l] = float(g.loc[l, "score"]) if l in g.index else np.nan
-            s = sur[(sur["property"] == p) & (sur["teacher"] == t)]
-            row["surface"] = float(s["score"].iloc[0]) if len(s) else np.nan
+                row[l] = float(g.loc[l, "selectivity"]) if l in g.index else np.nan
+            sel = g["selectivity"].astype(float)
+            b = g.loc[sel.idxmax()] if sel.notna().any() else g.loc[g["score"].astype(float).idxmax()] \
+                if g["score"].notna().any() else g.iloc[0]
+            row["best layer"] = str(sel.idxmax() if sel.notna().any() else b.name).replace("_", " ")
+            row["score"] = float(b["score"])
+            row["surface"] = float(b["surface_score"])
+            row["random init"] = float(b["random_score"])
             row["majority"] = float(g["majority_f1_mean"].iloc[0]) if row["metric"] == "macro-F1" else np.nan
+            row["selectivity [CI]"] = _ci_text(float(b["selectivity"]), float(b["selectivity_ci_low"]),
+                                               float(b["selectivity_ci_high"]))
             rows.append(row)
     tab = pd.DataFrame(rows)
-    cap = (f"Linear probes on frozen {escape(pool)}-pooled teacher representations ({escape(mask)} mask): "
-           "ridge regression R$^2$ for counts, logistic regression macro-F1 for categories; mean over "
-           "package-grouped outer folds, regularisation by nested CV. Surface: the same probe on log body "
-           "length in tokens; majority: majority-class macro-F1.")
+    k = int(lat["n_folds"].max()) if len(lat) and lat["n_folds"].notna().any() else 0
+    cap = (f"Linear probes on frozen {escape(pool)}-pooled teacher representations ({escape(mask)} mask), "
+           "led by \\emph{selectivity}: the probe's score minus the better of two controls on the same functions "
+           "and folds, the surface baseline (the same probe on log body length in tokens) and the random-init "
+           "teacher at the same layer. Layer columns: selectivity per layer; then, at the most selective layer, "
+           "the raw score, both controls and the selectivity with its "
+           f"{int(round(100 * params.level))}\\% CI over the {k} package-grouped outer folds "
+           "(mean $\\pm$ $t_{k-1}\\,$sd$/\\sqrt{k}$ of the fold-by-fold difference). Score: ridge R$^2$ for counts "
+           "(log1p targets), logistic-regression macro-F1 for categories (majority: majority-class macro-F1); "
+           "regularisation by nested CV. The random-init teacher's own rows are compared with the surface "
+           "baseline only.")
     write_text_atomic(out.table, booktabs(tab, caption=cap, label="tab:exp03-probes", digits=2))
-    # heatmap: one panel per teacher, property x layer
+    # heatmap: one panel per teacher, property x layer, selectivity (diverging around 0)
     nT = max(len(params.teachers), 1)
     fig, axes = figure(FULL_WIDTH, 0.3 * len(props) + 1.0, ncols=nT, sharey=True, squeeze=False)
     im = None
     for j, t in enumerate(params.teachers):
-        M = np.array([[tab[(tab["property"] == p) & (tab["teacher"] == t)][l].iloc[0] for l in params.layers]
+        sub = tab[tab["teacher"] == t].set_index("property") if len(tab) else tab
+        M = np.array([[float(sub.loc[p, l]) if p in sub.index else np.nan for l in params.layers]
                       for p in props]) if len(tab) else np.zeros((0, 0))
         ax = axes[0][j]
-        im = ax.imshow(np.clip(M, 0, 1), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        im = ax.imshow(np.clip(M, -0.5, 0.5), vmin=-0.5, vmax=0.5, cmap="RdBu", aspect="auto")
         for (r, c), v in np.ndenumerate(M):
             ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=5,
-                    color="white" if (np.isfinite(v) and v < 0.5) else "black")
+                    color="black" if (np.isfinite(v) and abs(v) < 0.3) else "white")
         ax.set_xticks(range(len(params.layers)), params.layers, rotation=30)
         ax.set_yticks(range(len(props)), props)
         ax.set_title(t)
     if im is not None:
-        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="R² / macro-F1")
+        fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="selectivity (score − better control)")
     savefig(fig, out.figure[0].rsplit(".", 1)[0])
 
 
@@ -291,7 +395,8 @@ def phase0_macros(inp, out_path, main_mask: str) -> None:
         v[f"PzeroRetrLexical{_texname(task)}MRR"] = float(lex.loc[task, "mrr"])
         v[f"PzeroRetrLexical{_texname(task)}RecallOne"] = float(lex.loc[task, "recall@1"])
     pr = pd.read_csv(inp.probes)
-    pr["score"] = probe_score(pr)
+    if "score" not in pr:
+        pr["score"] = probe_score(pr)
     lat = pr[(pr["features"] == "latent") & (pr["mask"] == main_mask)]
     reg = lat[lat["task"] == "regression"].dropna(subset=["score"])
     if len(reg):
@@ -300,6 +405,24 @@ def phase0_macros(inp, out_path, main_mask: str) -> None:
         v["PzeroProbeBestRsqProperty"] = str(b["property"]).replace("_", " ")
         v["PzeroProbeBestRsqTeacher"] = str(b["teacher"])
         v["PzeroProbeBestRsqLayer"] = str(b["layer"]).replace("_", " ")
+    # selectivity first: the best probe beyond its better control (random-init teacher excluded)
+    if "selectivity" in lat:
+        sel = lat[~lat["random_control"].astype(bool)].dropna(subset=["selectivity"])
+        if len(sel):
+            b = sel.loc[sel["selectivity"].idxmax()]
+            v["PzeroProbeBestSel"] = float(b["selectivity"])
+            v["PzeroProbeBestSelLow"] = float(b["selectivity_ci_low"])
+            v["PzeroProbeBestSelHigh"] = float(b["selectivity_ci_high"])
+            v["PzeroProbeBestSelProperty"] = str(b["property"]).replace("_", " ")
+            v["PzeroProbeBestSelTeacher"] = str(b["teacher"])
+            v["PzeroProbeBestSelLayer"] = str(b["layer"]).replace("_", " ")
+            v["PzeroProbeBestSelPool"] = str(b["pool"])
+            v["PzeroProbeBestSelControl"] = "surface baseline" if b["control"] == "surface" else "random-init teacher"
+            v["PzeroProbeBestSelScore"] = float(b["score"])
+            v["PzeroProbeSelPositive"] = int((sel["selectivity_ci_low"] > 0).sum())
+            v["PzeroProbeSelCells"] = int(len(sel))
+        for p, g in sel.groupby("property"):
+            v[f"PzeroProbeBestSel{_texname(p)}"] = float(g["selectivity"].max())
     for p, g in lat.dropna(subset=["score"]).groupby("property"):
         v[f"PzeroProbeBest{_texname(p)}"] = float(g["score"].max())
     sur = pr[(pr["features"] == "surface") & (pr["mask"] == main_mask)].dropna(subset=["score"])

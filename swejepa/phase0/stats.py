@@ -76,6 +76,33 @@ def cosine_stats(X: np.ndarray, threshold: float = 0.9) -> dict:
     return out
 
 
+def cos_mean_ci(X: np.ndarray, resamples: int, level: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean pairwise cosine over distinct pairs, resampling the
+    vectors (regions) with replacement; a pair of two draws of the same vector is not a pair
+    (so each replicate is the mean over the distinct-vector pairs, weighted by their counts):
+    with counts ``w``, ``(|w Z|^2 - sum w_i^2 |z_i|^2) / ((sum w)^2 - sum w_i^2)``."""
+    from swejepa.uncertainty import percentile_ci, resample_indices
+
+    X = np.asarray(X, dtype=np.float64)
+    n = len(X)
+    if n < 3:
+        return float("nan"), float("nan")
+    nrm = np.linalg.norm(X, axis=1, keepdims=True)
+    Z = np.divide(X, nrm, out=np.zeros_like(X), where=nrm > 0)
+    diag = (Z * Z).sum(1)
+    idx = resample_indices(n, resamples, seed)
+    reps = np.empty(len(idx))
+    for a in range(0, len(idx), 256):
+        W = np.stack([np.bincount(r, minlength=n) for r in idx[a:a + 256]]).astype(np.float64)
+        T = W @ Z
+        w2 = W * W
+        num = (T * T).sum(1) - w2 @ diag
+        den = float(n) ** 2 - w2.sum(1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reps[a:a + 256] = np.where(den > 0, num / den, np.nan)
+    return percentile_ci(reps, level)
+
+
 def cosine_histogram(X: np.ndarray, bins=HIST_BINS) -> np.ndarray:
     counts, _ = np.histogram(pairwise_cosines(X), bins=bins)
     return counts

@@ -21,9 +21,13 @@ from ..settings import ProbeSettings, RetrievalSettings, StudentEval, StudentSet
 
 log = logging.getLogger("swejepa")
 
-# Summary columns of one evaluated student.
-METRICS = ["refactor_recall1", "refactor_mrr", "spec_recall1", "spec_mrr", "probe_r2", "probe_acc",
-           "probe_score"]
+# Summary columns of one evaluated student (hard_*: the lexically hard retrieval, absent
+# until benchmark items are flagged hard; probe_selectivity: probe R² minus the body-length
+# baseline's on the same functions and folds).
+METRICS = ["hard_recall1", "hard_mrr", "probe_selectivity", "refactor_recall1", "refactor_mrr", "spec_recall1",
+           "spec_mrr", "probe_r2", "probe_acc", "probe_score"]
+# Metrics with per-unit values in an evaluation's "units" (for the bootstrap CIs of 2.1/2.2).
+UNIT_METRICS = ("hard_mrr", "hard_recall1", "probe_selectivity")
 
 
 def tokenize_items(tokenizer, items: pd.DataFrame):
@@ -51,9 +55,11 @@ def tokenize_items(tokenizer, items: pd.DataFrame):
 
 def summarise(flat: dict) -> dict:
     """Phase-2 summary numbers from :func:`downstream_metrics`'s flat dict:
-    retrieval R@1/MRR of both tasks, mean probe R² over the regression properties with a
-    finite R² (also ``probe_score``) and mean probe accuracy (classification properties)."""
-    out = {k: float(flat.get(k, float("nan"))) for k in METRICS[:4]}
+    retrieval R@1/MRR of every task (hard, refactor, spec; nan when absent), probe
+    selectivity, mean probe R² over the regression properties with a finite R² (also
+    ``probe_score``) and mean probe accuracy (classification properties)."""
+    out = {k: float(flat.get(k, float("nan"))) for k in METRICS if not k.startswith("probe_") or
+           k == "probe_selectivity"}
     r2 = [v for k, v in flat.items() if k.startswith("probe_") and k.endswith("_r2")]
     acc = [v for k, v in flat.items() if k.startswith("probe_") and k.endswith("_acc")]
     # degenerate folds (a property constant in a test fold) give R² = -inf: left out of the mean
@@ -72,7 +78,8 @@ def evaluate_student(model, data, tokenizer, student: StudentSettings, *, evalua
     """Phase-0 retrieval (when ``items``) and probes (when the mask and properties tables
     are given; ``evaluation.probe_max_samples`` functions, folds capped by the number of
     packages) on a student's representations (``evaluation.representation``).
-    Returns ``{"metrics": summary, "flat": all}``."""
+    Returns ``{"metrics": summary, "flat": all, "units": per-unit values}`` (see
+    :func:`swejepa.student.evaluate.downstream_metrics`)."""
     from swejepa.phase0.jobs import probe_sample
     from swejepa.student.evaluate import downstream_metrics
 
@@ -88,10 +95,11 @@ def evaluate_student(model, data, tokenizer, student: StudentSettings, *, evalua
             probe = (pos, df, groups)
         else:
             log.warning("probes skipped: %d functions in %d packages", len(df), n_groups)
+    units: dict = {}
     flat = downstream_metrics(model, data, student, how=evaluation.representation, retrieval=retrieval,
                               probes=probes, seed=seed, items=items, item_tokens=item_tokens, probe=probe,
-                              device=device)
-    return {"metrics": summarise(flat), "flat": flat}
+                              units=units, device=device)
+    return {"metrics": summarise(flat), "flat": flat, "units": units}
 
 
 def evaluate_job(*, final, latents, items_path, regions_csv, properties_csv, teacher: TeacherSpec, index: int,
@@ -138,6 +146,7 @@ def evaluate_job(*, final, latents, items_path, regions_csv, properties_csv, tea
                          seed=seed, items=items, regions_csv=regions_csv, properties_csv=properties_csv)
     out.update({f"m_{k}": v for k, v in r["flat"].items()})
     out.update(r["metrics"])
+    out["units"] = r["units"]  # per-query / per-function values: the CIs of 2.1 and 2.2
     out["eval_wall_s"] = time.time() - t0
     write_json(out, out_json)
     log.info("eval %s: %s", ident, {k: round(v, 4) for k, v in r["metrics"].items()})

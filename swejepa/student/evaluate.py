@@ -13,7 +13,8 @@
   the Phase 0 downstream metrics on the student's representations, computed with
   Phase 0's own functions (:func:`swejepa.phase0.retrieval.bench_metrics`, which
   ranks with ``retrieval_metrics``' index, and :func:`swejepa.phase0.probes.probe_all`).
-- :func:`correlation_table` — least-squares fit of each downstream metric on the loss, R².
+- :func:`correlation_table` — least-squares fit of each downstream metric on the loss, R²
+  (step 0 left out); the sign-aware Experiment 1.2 criterion is :func:`swejepa.verdicts.exp12`.
 """
 
 from __future__ import annotations
@@ -56,10 +57,15 @@ def predict_regions(model, data: StudentData, regions, cfg, device="cpu", batch_
 
 
 def _own_vs_others(P: torch.Tensor, T: torch.Tensor, owner: np.ndarray, n_candidates: int, kind: str,
-                   rng: np.random.Generator) -> dict:
+                   rng: np.random.Generator, resamples: int | None = None, level: float | None = None,
+                   seed: int = 0) -> dict:
+    """Distance to the own target vs to ``n_candidates`` random targets of other owners;
+    with ``resamples``, the percentile bootstrap CI of the ratio over owners (regions):
+    ``sum(d_own) / sum(mean d_other)`` over the tokens of the resampled regions."""
     n = len(P)
     if n < 2 or len(np.unique(owner)) < 2:
-        return {"ratio": float("nan"), "top1": float("nan"), "n": int(n), "n_candidates": 0}
+        return {"ratio": float("nan"), "top1": float("nan"), "n": int(n), "n_candidates": 0,
+                "ratio_ci_low": float("nan"), "ratio_ci_high": float("nan"), "n_owners": int(len(np.unique(owner)))}
     k = int(min(n_candidates, n - 1))
     others = np.empty((n, k), np.int64)
     for i in range(n):
@@ -71,22 +77,34 @@ def _own_vs_others(P: torch.Tensor, T: torch.Tensor, owner: np.ndarray, n_candid
         others[i] = cand
     d_own = _dist(P, T, kind)                                  # [n]
     d_oth = _dist(P[:, None, :], T[torch.from_numpy(others)], kind)  # [n, k]
-    return {"ratio": float(d_own.mean() / d_oth.mean()),
-            "top1": float((d_own[:, None] < d_oth).all(1).float().mean()),
-            "n": int(n), "n_candidates": k}
+    out = {"ratio": float(d_own.mean() / d_oth.mean()),
+           "top1": float((d_own[:, None] < d_oth).all(1).float().mean()),
+           "n": int(n), "n_candidates": k, "ratio_ci_low": float("nan"), "ratio_ci_high": float("nan")}
+    uniq, inv = np.unique(owner, return_inverse=True)
+    out["n_owners"] = int(len(uniq))
+    if resamples and level:
+        from ..uncertainty import ratio_ci
+
+        own_sum = np.bincount(inv, weights=d_own.double().numpy(), minlength=len(uniq))
+        oth_sum = np.bincount(inv, weights=d_oth.double().mean(1).numpy(), minlength=len(uniq))
+        _, out["ratio_ci_low"], out["ratio_ci_high"] = ratio_ci(own_sum, oth_sum, resamples, level, seed)
+    return out
 
 
 def success_check(model, data: StudentData, regions, cfg, n_candidates: int, seed: int = 0,
-                  device: str = "cpu") -> dict:
-    """The seed's success check (see module doc). ``chance_top1`` = 1 / (k + 1)."""
+                  device: str = "cpu", resamples: int | None = None, level: float | None = None) -> dict:
+    """The seed's success check (see module doc). ``chance_top1`` = 1 / (k + 1). With
+    ``resamples`` and ``level`` (``verdicts.*``), ``token_ratio_ci_low/high`` and
+    ``region_ratio_ci_low/high``: percentile bootstrap CIs of the distance ratios over the
+    val regions (the unit of sampling; a region's tokens stay together)."""
     kind = cfg.train.loss
     P, T, owner = predict_regions(model, data, np.asarray(regions), cfg, device)
     rng = np.random.default_rng(seed)
-    tok = _own_vs_others(P, T, owner, n_candidates, kind, rng)
+    tok = _own_vs_others(P, T, owner, n_candidates, kind, rng, resamples, level, seed)
     uniq = np.unique(owner)
     Pr = torch.stack([P[torch.from_numpy(owner == u)].mean(0) for u in uniq])
     Tr = torch.stack([T[torch.from_numpy(owner == u)].mean(0) for u in uniq])
-    reg = _own_vs_others(Pr, Tr, np.arange(len(uniq)), n_candidates, kind, rng)
+    reg = _own_vs_others(Pr, Tr, np.arange(len(uniq)), n_candidates, kind, rng, resamples, level, seed + 1)
     out = {"loss": float(_dist(P, T, kind).mean()), "pred_std": float(P.std(0).mean()),
            "target_std": float(T.std(0).mean())}
     out["std_ratio"] = out["pred_std"] / max(out["target_std"], 1e-12)
@@ -94,6 +112,8 @@ def success_check(model, data: StudentData, regions, cfg, n_candidates: int, see
     out.update({f"region_{k}": v for k, v in reg.items()})
     out["token_chance_top1"] = 1.0 / (tok["n_candidates"] + 1) if tok["n_candidates"] else float("nan")
     out["region_chance_top1"] = 1.0 / (reg["n_candidates"] + 1) if reg["n_candidates"] else float("nan")
+    if resamples and level:
+        out["ci_level"], out["ci_resamples"] = float(level), int(resamples)
     return out
 
 
@@ -168,15 +188,71 @@ def tokenize_items(tokenizer, items: pd.DataFrame):
 
 # ----------------------------------------------------------------------------- Experiment 1.2
 
+def query_ranks(items: pd.DataFrame, vectors: np.ndarray, retrieval: RetrievalSettings, task: str):
+    """Per query of benchmark task ``task`` (Phase 0's :func:`~swejepa.phase0.retrieval.bench_tasks`,
+    the same gallery, relevance and exclusion as ``bench_metrics``): ``(item ids, rank of the
+    first relevant item)`` (inf when none), for the queries with at least one relevant item
+    (those ``bench_metrics`` averages over). Their means give its ``mrr`` and ``recall@1``."""
+    from ..phase0.retrieval import bench_tasks, search
+
+    tasks = bench_tasks(items)
+    if task not in tasks or not len(tasks[task]["queries"]):
+        return np.zeros(0, np.int64), np.zeros(0)
+    t = tasks[task]
+    V = np.asarray(vectors, dtype=np.float32)
+    gal = V[t["gallery"]]
+    _, ids = search(V[t["queries"]], gal, len(gal), exclude=t["exclude"], spec=retrieval)
+    ok = [i for i, r in enumerate(t["relevant"]) if r]
+    first = np.full(len(ok), np.inf)
+    for j, i in enumerate(ok):
+        hits = np.nonzero(np.isin(ids[i], list(t["relevant"][i])))[0]
+        if len(hits):
+            first[j] = hits[0] + 1
+    return items["item_id"].to_numpy()[t["queries"][ok]], first
+
+
+def surface_probe(data: StudentData, probe, probes: ProbeSettings, seed: int) -> pd.DataFrame:
+    """Phase 0's surface baseline on the student's probe sample: the same probe on
+    ``log1p(region tokens)``, same functions, groups, folds (compute once per student)."""
+    from ..phase0.probes import probe_all
+
+    pos, props, groups = probe
+    x = np.log1p(np.array([data.n_tok(int(j)) for j in pos], dtype=float))[:, None]
+    return probe_all(x, props, groups, probes, seed)
+
+
+def _selectivity_units(lat: pd.DataFrame, sur: pd.DataFrame) -> np.ndarray:
+    """Per-function contributions ``u_i`` to ``probe_selectivity``: the mean over the count
+    properties of ``((y - surface oof)^2 - (y - student oof)^2)_i / (SST / n)``; their mean is
+    exactly ``mean_p (R2_oof(student) - R2_oof(surface))`` (SST fixed at the sample's)."""
+    lo, so = lat.attrs.get("oof", {}), sur.attrs.get("oof", {})
+    parts = []
+    for p, (y, pl) in lo.items():
+        if p not in so:
+            continue
+        ps = so[p][1]
+        sst = ((y - y.mean()) ** 2).sum() / len(y)
+        if sst > 0 and np.isfinite(pl).all() and np.isfinite(ps).all():
+            parts.append(((y - ps) ** 2 - (y - pl) ** 2) / sst)
+    return np.mean(parts, axis=0) if parts else np.zeros(0)
+
+
 def downstream_metrics(model, data: StudentData, cfg, *, how: str, retrieval: RetrievalSettings,
                        probes: ProbeSettings, seed: int, items=None, item_tokens=None, probe=None,
-                       device="cpu") -> dict:
+                       surface: pd.DataFrame | None = None, units: dict | None = None, device="cpu") -> dict:
     """Phase 0 retrieval (bench items; ``retrieval``'s index and ks) and probes (regions;
     ``probes`` and ``seed`` give the CV) on the student's representations (``how``:
     encoder | predictor).
 
     ``probe`` = ``(positions into data's regions, props DataFrame, groups)`` as returned by
-    :func:`swejepa.phase0.jobs.probe_sample`. Returns flat ``{metric: value}``."""
+    :func:`swejepa.phase0.jobs.probe_sample`; ``surface`` = :func:`surface_probe` of it (computed
+    here when not given). Returns flat ``{metric: value}``: ``{task}_recall1/5``, ``{task}_mrr``
+    for every benchmark task (``hard_*`` once items are flagged hard), ``probe_{p}_r2`` /
+    ``probe_{p}_acc`` and the selectivities ``probe_{p}_sel`` (out-of-fold R² − the surface
+    baseline's for counts, accuracy − the baseline's for categories) and ``probe_selectivity``
+    (their mean over the count properties). ``units`` (a dict) receives per-unit values for
+    bootstrap CIs: ``hard_mrr``/``hard_recall1`` per query (ids ``hard_ids``) and
+    ``probe_selectivity`` per function (ids ``probe_ids``, func_keys)."""
     out: dict = {}
     if items is not None and item_tokens is not None and len(items):
         from ..phase0.retrieval import bench_metrics
@@ -187,17 +263,36 @@ def downstream_metrics(model, data: StudentData, cfg, *, how: str, retrieval: Re
             for col in ("recall@1", "recall@5", "mrr"):
                 if col in r and pd.notna(r[col]):
                     out[f"{r['task']}_{col.replace('@', '')}"] = float(r[col])
+        if units is not None and "hard_mrr" in out:
+            ids, first = query_ranks(items, V, retrieval, "hard")
+            units["hard_ids"] = [int(i) for i in ids]
+            units["hard_mrr"] = [float(x) for x in np.where(np.isfinite(first), 1.0 / first, 0.0)]
+            units["hard_recall1"] = [float(x) for x in (first <= 1)]
     if probe is not None and len(probe[0]):
         from ..phase0.probes import probe_all
 
         pos, props, groups = probe
         X = region_representations(model, data, np.asarray(pos), cfg, how, device)
         r = probe_all(X, props, groups, probes, seed)
+        s = surface if surface is not None else surface_probe(data, probe, probes, seed)
+        sref = s.set_index("property")
         for _, row in r.iterrows():
+            p = row["property"]
             if row["task"] == "regression":
-                out[f"probe_{row['property']}_r2"] = float(row["r2_mean"])
+                out[f"probe_{p}_r2"] = float(row["r2_mean"])
+                if p in sref.index:
+                    out[f"probe_{p}_sel"] = float(row["r2_oof"] - sref.loc[p, "r2_oof"])
             else:
-                out[f"probe_{row['property']}_acc"] = float(row["acc_mean"])
+                out[f"probe_{p}_acc"] = float(row["acc_mean"])
+                if p in sref.index:
+                    out[f"probe_{p}_sel"] = float(row["acc_mean"] - sref.loc[p, "acc_mean"])
+        u = _selectivity_units(r, s)
+        if len(u):
+            out["probe_selectivity"] = float(u.mean())
+            if units is not None:
+                units["probe_ids"] = [str(k) for k in props["func_key"]] if "func_key" in props else \
+                    [int(i) for i in pos]
+                units["probe_selectivity"] = [float(x) for x in u]
     return out
 
 
@@ -208,13 +303,15 @@ def checkpoint_metrics(ckpt_paths, data: StudentData, cfg, val_regions, *, how: 
     from .checkpoint import load_weights
 
     rows = []
+    surface = surface_probe(data, probe, probes, seed) if probe is not None and len(probe[0]) else None
     for p in ckpt_paths:
         model, meta = load_weights(p, device)
         amp = autocast_for(device, cfg.train.dtype)
         ev = evaluate_loss(model, data, np.asarray(val_regions), cfg, device, amp)
         row = {"step": int(meta["step"]), "flops": float(meta.get("flops", 0.0)), **ev}
         row.update(downstream_metrics(model, data, cfg, how=how, retrieval=retrieval, probes=probes, seed=seed,
-                                      items=items, item_tokens=item_tokens, probe=probe, device=device))
+                                      items=items, item_tokens=item_tokens, probe=probe, surface=surface,
+                                      device=device))
         rows.append(row)
         if log is not None:
             log.info("checkpoint %s: %s", p, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})

@@ -9,15 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from ..layout import Layout
-from ..settings import ProbeSettings, RetrievalSettings, StudentEval, StudentSettings, TeacherSpec
+from ..settings import ProbeSettings, RetrievalSettings, StudentEval, StudentSettings, TeacherSpec, VerdictSettings
 
 
 def evaluate_student(*, student: StudentSettings, evaluation: StudentEval, probes: ProbeSettings,
                      retrieval: RetrievalSettings, latents, final, ckpt_dir, all_checkpoints, bench_items,
                      regions_csv, properties_csv, teacher: TeacherSpec, teacher_index: int, layout: Layout,
-                     seed: int, out_success, out_checkpoints, log, tokenizer=None, device="cpu") -> dict:
-    """Success check of ``final`` on the val split, and (per checkpoint, or only the final
-    one) val loss + Phase 0 retrieval/probe metrics on the student's representations."""
+                     seed: int, out_success, out_checkpoints, log, tokenizer=None, device="cpu",
+                     ci: VerdictSettings | None = None) -> dict:
+    """Success check of ``final`` on the val split (with bootstrap CIs over val regions when
+    ``ci`` gives ``resamples``/``level``), and (per checkpoint, or only the final one) val loss
+    + Phase 0 retrieval/probe metrics on the student's representations."""
     from ..phase0.retrieval import read_items
     from ..phase0.jobs import probe_sample
     from .checkpoint import load_weights
@@ -35,7 +37,8 @@ def evaluate_student(*, student: StudentSettings, evaluation: StudentEval, probe
     val = np.sort(rng.permutation(val)[: int(ev.val_regions)])
 
     model, meta = load_weights(final, device)
-    succ = success_check(model, data, val, student, int(ev.n_candidates), seed, device)
+    succ = success_check(model, data, val, student, int(ev.n_candidates), seed, device,
+                         resamples=ci.resamples if ci else None, level=ci.level if ci else None)
     succ.update({"step": int(meta["step"]), "n_val_regions": int(len(val))})
     log.info("success check: %s", {k: round(v, 4) if isinstance(v, float) else v for k, v in succ.items()})
 

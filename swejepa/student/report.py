@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..settings import VerdictSettings
 from ..tex import write_macros, write_table
 
 
@@ -35,8 +36,13 @@ NON_METRICS = ("step", "flops", "val_loss", "pred_std", "target_std")
 
 
 def correlation_table(df: pd.DataFrame, loss_col: str = "val_loss", group_col: str | None = "student",
-                      exclude=NON_METRICS) -> pd.DataFrame:
-    """R² of each downstream metric against the loss, per student (``group_col``) and pooled."""
+                      exclude=NON_METRICS, min_step: int = 1) -> pd.DataFrame:
+    """Linear fit of each downstream metric on the loss (R², slope, Pearson, Spearman), per
+    student (``group_col``) and pooled, over the checkpoints with ``step >= min_step``: step 0
+    (the untrained network) is left out, since on metrics that reward token identity it
+    is an outlier that alone makes a line (issue 16)."""
+    if "step" in df and min_step:
+        df = df[pd.to_numeric(df["step"], errors="coerce") >= min_step]
     metrics = [c for c in df.columns if c not in exclude and c != group_col and c != loss_col
                and pd.api.types.is_numeric_dtype(df[c])]
     groups = [("all", df)]
@@ -55,7 +61,9 @@ def _letters(s: str) -> str:
 
 
 METRIC_LABELS = {"refactor_mrr": "refactor MRR", "refactor_recall1": "refactor R@1", "refactor_recall5": "refactor R@5",
-                 "spec_mrr": "spec MRR", "spec_recall1": "spec R@1", "spec_recall5": "spec R@5"}
+                 "spec_mrr": "spec MRR", "spec_recall1": "spec R@1", "spec_recall5": "spec R@5",
+                 "hard_mrr": "hard MRR", "hard_recall1": "hard R@1", "hard_recall5": "hard R@5",
+                 "probe_selectivity": "probe selectivity"}
 
 
 def metric_label(m: str) -> str:
@@ -64,13 +72,16 @@ def metric_label(m: str) -> str:
     if m.startswith("probe_"):
         body = m[len("probe_"):]
         name, kind = body.rsplit("_", 1)
-        return f"probe {name} ({'R2' if kind == 'r2' else 'acc'})"
+        return f"probe {name} ({ {'r2': 'R2', 'acc': 'acc', 'sel': 'selectivity'}.get(kind, kind)})"
     return m
 
 
 def _criterion(corr: pd.DataFrame) -> pd.DataFrame:
-    """Per metric, the minimum R² over the individual students (pooled row if only one),
-    0 when the fitted slopes disagree in sign between students; best first: ``metric, r2``."""
+    """Per metric, a sign-aware summary of the linear fits: the minimum R² over the
+    individual students (pooled row if only one) when every student's slope is negative
+    (a lower loss goes with a higher metric, the seed's direction), else 0 (a wrong or
+    inconsistent direction); best first: ``metric, r2``. Used to pick the metrics shown in
+    the figure; the verdict is :func:`swejepa.verdicts.exp12` (rank correlation + CI)."""
     if not len(corr):
         return pd.DataFrame(columns=["metric", "r2"])
     per = corr[corr["student"] != "all"]
@@ -78,17 +89,18 @@ def _criterion(corr: pd.DataFrame) -> pd.DataFrame:
         per = corr
 
     def crit(d):
-        s = np.sign(d["slope"].to_numpy(dtype=float))
+        s = d["slope"].to_numpy(dtype=float)
         if np.isnan(d["r2"].to_numpy(dtype=float)).any():
             return np.nan
-        return float(d["r2"].min()) if len(set(s)) == 1 else 0.0
+        return float(d["r2"].min()) if (s < 0).all() else 0.0
     out = pd.DataFrame([{"metric": m, "r2": crit(d)} for m, d in per.groupby("metric")]).dropna()
     return out.sort_values("r2", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _read_students(students, metrics_paths, summary_paths, success_paths, checkpoint_paths):
-    """(summary rows, training curves per student, checkpoint points of the `main` students)."""
-    rows, curves, points = [], {}, []
+    """(summary rows, training curves per student, checkpoint points of the `main` students,
+    success checks of the `main` students)."""
+    rows, curves, points, successes = [], {}, [], {}
     for (teacher, variant), mp, sp, up, cp in zip(students, metrics_paths, summary_paths, success_paths,
                                                   checkpoint_paths):
         summ = json.loads(Path(sp).read_text())
@@ -100,34 +112,52 @@ def _read_students(students, metrics_paths, summary_paths, success_paths, checkp
             "teacher": teacher, "student": variant,
             "params_M": summ["n_params"] / 1e6, "steps": int(summ["steps"]),
             "val_loss_init": summ["initial_val_loss"], "val_loss": succ["loss"],
-            "token_ratio": succ["token_ratio"], "token_top1": succ["token_top1"],
+            "token_ratio": succ["token_ratio"], "token_ratio_ci_low": succ.get("token_ratio_ci_low", np.nan),
+            "token_ratio_ci_high": succ.get("token_ratio_ci_high", np.nan), "token_top1": succ["token_top1"],
             "region_ratio": succ["region_ratio"], "region_top1": succ["region_top1"],
             "chance_top1": succ["token_chance_top1"], "std_ratio": succ["std_ratio"],
-            "refactor_mrr": last.get("refactor_mrr", np.nan), "spec_mrr": last.get("spec_mrr", np.nan),
+            "hard_mrr": last.get("hard_mrr", np.nan), "probe_selectivity": last.get("probe_selectivity", np.nan),
+            "refactor_mrr": last.get("refactor_mrr", np.nan),
             "wall_s": summ["wall_s"],
         })
         if variant == "main":
             ck = ck.copy()
             ck.insert(0, "student", teacher)
             points.append(ck)
-    return pd.DataFrame(rows), curves, points
+            successes[teacher] = succ
+    return pd.DataFrame(rows), curves, points, successes
 
 
-def _table11(summary: pd.DataFrame, design: dict, ablation_teacher, path) -> None:
+def _ci_cell(v, lo, hi, digits: int = 2) -> str:
+    v, lo, hi = (float(x) if x is not None else np.nan for x in (v, lo, hi))
+    if not np.isfinite(v):
+        return "--"
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) \
+        else f"{v:.{digits}f}"
+
+
+def _table11(summary: pd.DataFrame, design: dict, ablation_teacher, path, level: float | None) -> None:
+    summary = summary.copy()
+    summary["d own/other"] = [_ci_cell(r.token_ratio, r.token_ratio_ci_low, r.token_ratio_ci_high, 3)
+                              for r in summary.itertuples()]
     tab = summary.rename(columns={
         "params_M": "params (M)", "val_loss_init": "loss@0", "val_loss": "val loss",
-        "token_ratio": "d own/other", "token_top1": "top-1", "region_top1": "region top-1",
-        "chance_top1": "chance", "std_ratio": "std pred/tgt", "refactor_mrr": "refactor MRR",
-        "spec_mrr": "spec MRR"})
+        "token_top1": "top-1", "region_top1": "region top-1",
+        "chance_top1": "chance", "std_ratio": "std pred/tgt", "hard_mrr": "hard MRR",
+        "probe_selectivity": "probe sel.", "refactor_mrr": "refactor MRR"})
     tab = tab[["teacher", "student", "params (M)", "steps", "loss@0", "val loss", "d own/other", "top-1",
-               "region top-1", "chance", "std pred/tgt", "refactor MRR", "spec MRR"]]
+               "region top-1", "chance", "std pred/tgt", "hard MRR", "probe sel.", "refactor MRR"]]
     design_txt = ", ".join(f"{k}={v}" for k, v in design.items())
+    ci_txt = f" [{int(round(100 * level))}\\% CI, bootstrap over val regions]" if level else ""
     write_table(tab, path, caption=(
         "Experiment 1.1: students trained on each teacher's per-token latents (val split). "
         f"`main' uses the configured design ({design_txt}); the other rows flip one design option "
-        f"for the {ablation_teacher} teacher. d own/other: mean distance of a prediction to its own "
+        f"for the {ablation_teacher} teacher. d own/other{ci_txt}: mean distance of a prediction to its own "
         "target over the mean distance to targets of other masked positions (<1 is better); top-1: "
-        "own target picked among random others (chance given); std pred/tgt: collapse monitor."),
+        "own target picked among random others (chance given); std pred/tgt: collapse monitor. Downstream "
+        "metrics of the final checkpoint: hard MRR (lexically hard retrieval; -- before items are flagged "
+        "hard), probe sel. (probe R$^2$ minus the body-length baseline's, log1p counts), refactor MRR (rewards "
+        "preserved token identity: the lexical reference)."),
         label="tab:exp11-student")
 
 
@@ -150,42 +180,61 @@ def _figure11(curves: dict, stem) -> None:
     savefig(fig, stem)
 
 
-def _table12(corr: pd.DataFrame, path) -> None:
-    if len(corr):
-        piv = corr.pivot(index="metric", columns="student", values="r2")
-        cols = [c for c in piv.columns if c != "all"] + (["all"] if "all" in piv.columns else [])
-        piv = piv[cols]
-        slope = corr[corr["student"] == ("all" if "all" in set(corr["student"]) else corr["student"].iloc[0])]
-        piv["sign"] = slope.set_index("metric")["slope"].reindex(piv.index).map(
-            lambda s: "--" if not np.isfinite(s) else ("lower loss, higher" if s < 0 else "lower loss, lower"))
-        piv = piv.reset_index()
+def _table12(rho: pd.DataFrame, summ: pd.DataFrame, path, thr: float, level: float) -> None:
+    """Rows: downstream metrics; per student Spearman rho(val loss, metric) over the
+    checkpoints after step 0; for the criterion metrics the worst student's rho, its CI and
+    the verdict."""
+    if len(rho):
+        piv = rho.pivot(index="metric", columns="student", values="rho")
+        piv.columns = [f"rho {c}" for c in piv.columns]
+        npts = rho.groupby("metric")["n"].max()
+        piv.insert(0, "n", npts.reindex(piv.index).astype(int))
+        crit = summ.set_index("metric") if len(summ) else pd.DataFrame()
+        piv["criterion: worst rho [CI]"] = [
+            _ci_cell(crit.loc[m, "rho"], crit.loc[m, "rho_ci_low"], crit.loc[m, "rho_ci_high"])
+            if m in crit.index else "" for m in piv.index]
+        piv["verdict"] = [str(crit.loc[m, "verdict"]).replace("_", " ") if m in crit.index else ""
+                          for m in piv.index]
+        order = list(crit.index) + [m for m in piv.index if m not in crit.index]
+        piv = piv.loc[order].reset_index()
         piv["metric"] = piv["metric"].map(metric_label)
-        piv.columns = ["metric"] + [f"R2 {c}" for c in piv.columns[1:-1]] + ["direction"]
     else:
-        piv = pd.DataFrame({"metric": [], "R2": []})
+        piv = pd.DataFrame({"metric": [], "rho": []})
     write_table(piv, path, caption=(
-        "Experiment 1.2: $R^2$ of a linear fit of each downstream metric (Phase 0 retrieval and linear "
-        "probes on the student's own representations) on the student's validation loss, across the "
-        "checkpoints of each student and pooled (`all'; teachers' losses differ in scale). The seed's "
-        "criterion, $R^2>0.8$ for at least one metric, is checked per metric on its worst student, "
-        "with the fitted slopes of all students of one sign."), label="tab:exp12-correlation")
+        "Experiment 1.2: Spearman rank correlation $\\rho$ between a student's validation loss and each downstream "
+        "metric (Phase 0 retrieval and probes on the student's own representations) across its checkpoints "
+        "\\emph{after step 0} (n per student; step 0, the untrained network, is shown in the figure but left out "
+        "of every fit: on metrics that reward preserved token identity it is an outlier that alone makes a "
+        f"line). The seed's direction is $\\rho<0$: a lower loss goes with a better metric. The criterion "
+        f"(seed: $R^2>{thr * thr:g}$) is $\\rho < {thr:.3f} = -\\sqrt{{{thr * thr:g}}}$ on at least one criterion "
+        "metric for the "
+        f"worst main student of a non-random teacher, with a {int(round(100 * level))}\\% percentile bootstrap "
+        "CI over checkpoints; met when the whole CI is below, not met when it is above, else underpowered "
+        "(also with too few checkpoints)."), label="tab:exp12-correlation")
 
 
-def _figure12(pts: pd.DataFrame, best: pd.DataFrame, stem) -> None:
+def _figure12(pts: pd.DataFrame, show, summ: pd.DataFrame, stem) -> None:
     from ..plotting import FULL_WIDTH, figure, savefig
 
-    show = list(best["metric"][:3]) if len(best) else []
+    show = list(show)[:3]
     fig, axes = figure(FULL_WIDTH, 2.3, ncols=max(1, len(show)))
     axes = np.atleast_1d(axes)
+    crit = summ.set_index("metric") if len(summ) else pd.DataFrame()
     for ax, metric in zip(axes, show):
-        for st, d in pts.groupby("student"):
-            ax.scatter(d["val_loss"], d[metric], s=8, label=st)
-            f = linear_fit(d["val_loss"], d[metric])
+        for i, (st, d) in enumerate(pts.groupby("student")):
+            col = f"C{i % 10}"
+            d0, d1 = d[d["step"] <= 0], d[d["step"] > 0]
+            ax.scatter(d1["val_loss"], d1[metric], s=8, color=col, label=st)
+            ax.scatter(d0["val_loss"], d0[metric], s=14, facecolors="none", edgecolors=col,
+                       label="step 0 (untrained)" if i == 0 else None)
+            f = linear_fit(d1["val_loss"], d1[metric])
             if np.isfinite(f["slope"]):
-                xs = np.linspace(d["val_loss"].min(), d["val_loss"].max(), 10)
-                ax.plot(xs, f["intercept"] + f["slope"] * xs, lw=0.8)
-        r2 = best.set_index("metric").loc[metric, "r2"]
-        ax.set(xlabel="student val loss", ylabel=metric_label(metric), title=f"min over students $R^2$={r2:.2f}")
+                xs = np.linspace(d1["val_loss"].min(), d1["val_loss"].max(), 10)
+                ax.plot(xs, f["intercept"] + f["slope"] * xs, lw=0.8, color=col)
+        title = metric_label(metric)
+        if metric in crit.index:
+            title += f": worst $\\rho$={float(crit.loc[metric, 'rho']):.2f}"
+        ax.set(xlabel="student val loss", ylabel=metric_label(metric), title=title)
     if show:
         axes[0].legend(fontsize=5, frameon=False)
     else:
@@ -193,13 +242,16 @@ def _figure12(pts: pd.DataFrame, best: pd.DataFrame, stem) -> None:
     savefig(fig, stem)
 
 
-def _macros(summary: pd.DataFrame, corr: pd.DataFrame, best: pd.DataFrame) -> dict:
+def _macros(summary: pd.DataFrame, summ: pd.DataFrame, row11: dict, row12: dict, thr: float) -> dict:
     mac = {}
     main = summary[summary["student"] == "main"]
     for _, r in main.iterrows():
         t = _letters(r["teacher"])
         mac[f"Student{t}ValLoss"] = float(r["val_loss"])
         mac[f"Student{t}TokenRatio"] = float(r["token_ratio"])
+        if np.isfinite(float(r["token_ratio_ci_low"])):
+            mac[f"Student{t}TokenRatioLow"] = float(r["token_ratio_ci_low"])
+            mac[f"Student{t}TokenRatioHigh"] = float(r["token_ratio_ci_high"])
         mac[f"Student{t}TopOne"] = float(r["token_top1"])
         mac[f"Student{t}StdRatio"] = float(r["std_ratio"])
     if len(main):
@@ -207,38 +259,62 @@ def _macros(summary: pd.DataFrame, corr: pd.DataFrame, best: pd.DataFrame) -> di
         mac["StudentParamsM"] = float(main["params_M"].iloc[0])
         mac["StudentSteps"] = int(main["steps"].iloc[0])
         mac["StudentCount"] = int(len(main))
-    if len(best):
-        pooled = corr[corr["student"] == "all"].set_index("metric")["r2"]
-        mac["StudentCorrBestPooledRsq"] = float(pooled.get(best["metric"].iloc[0], np.nan))
-        mac["StudentCorrBestRsq"] = float(best["r2"].iloc[0])
-        mac["StudentCorrBestMetric"] = metric_label(best["metric"].iloc[0]).replace("$R^2$", "R2")
-        mac["StudentCorrCriterionMet"] = bool(best["r2"].iloc[0] > 0.8)
-        mac["StudentCorrMetricsAboveCrit"] = int((best["r2"] > 0.8).sum())
-    per = corr[(corr["student"] != "all")].dropna(subset=["r2"]) if len(corr) else pd.DataFrame()
-    for st, d in (per.groupby("student") if len(per) else []):
-        mac[f"StudentCorr{_letters(st)}BestRsq"] = float(d["r2"].max())
+    mac["StudentSuccessVerdict"] = row11["verdict"].replace("_", " ")
+    # Experiment 1.2: the verdict's numbers (sign-aware, step 0 left out; swejepa.verdicts.exp12)
+    mac["StudentCorrVerdict"] = row12["verdict"].replace("_", " ")
+    mac["StudentCorrCriterionMet"] = bool(row12["verdict"] == "met")
+    mac["StudentCorrThreshold"] = float(thr)
+    if len(summ):
+        b = summ.iloc[0]
+        mac["StudentCorrBestMetric"] = metric_label(b["metric"])
+        mac["StudentCorrBestStudent"] = str(b["student"])
+        mac["StudentCorrBestRho"] = float(b["rho"])
+        mac["StudentCorrBestRhoLow"] = float(b["rho_ci_low"])
+        mac["StudentCorrBestRhoHigh"] = float(b["rho_ci_high"])
+        mac["StudentCorrBestPoints"] = int(b["n"])
+        mac["StudentCorrMetricsMet"] = int((summ["verdict"] == "met").sum())
+        mac["StudentCorrMetrics"] = int(len(summ))
     return mac
 
 
 def build_report(students, metrics_paths, summary_paths, success_paths, checkpoint_paths, design: dict,
-                 ablation_teacher, out: dict) -> dict:
-    """Write every Experiment 1.1/1.2 product; ``out`` maps names to paths (see rules/student.smk)."""
-    summary, curves, points = _read_students(students, metrics_paths, summary_paths, success_paths,
-                                             checkpoint_paths)
+                 ablation_teacher, out: dict, *, verdicts: VerdictSettings | None = None, seed: int = 0,
+                 random_teachers=()) -> dict:
+    """Write every Experiment 1.1/1.2 product; ``out`` maps names to paths (see rules/student.smk;
+    ``verdicts`` and ``criterion`` are optional). The 1.1 and 1.2 verdicts are
+    :func:`swejepa.verdicts.exp11` and :func:`swejepa.verdicts.exp12` (students of
+    ``random_teachers`` left out of 1.2), with the thresholds and CI settings of ``verdicts``."""
+    from .. import verdicts as V
+
+    vs = verdicts or VerdictSettings()
+    summary, curves, points, successes = _read_students(students, metrics_paths, summary_paths, success_paths,
+                                                        checkpoint_paths)
     summary.to_csv(out["summary"], index=False)
     # Experiment 1.1: students, success check, ablation of the design options
-    _table11(summary, design, ablation_teacher, out["table11"])
+    _table11(summary, design, ablation_teacher, out["table11"], vs.level)
     _figure11(curves, Path(out["figure11"]).with_suffix(""))
-    # Experiment 1.2: loss vs downstream metrics across checkpoints
+    row11 = V.exp11(successes, vs)
+    # Experiment 1.2: loss vs downstream metrics across checkpoints (step 0 left out of every fit)
     pts = pd.concat(points, ignore_index=True) if points else pd.DataFrame()
     pts.to_csv(out["points"], index=False)
-    corr = correlation_table(pts) if len(pts) else pd.DataFrame(columns=["student", "metric", "r2"])
+    corr = correlation_table(pts) if len(pts) else pd.DataFrame(columns=["student", "metric", "r2", "slope"])
     corr.to_csv(out["correlation"], index=False)
-    _table12(corr, out["table12"])
-    # The criterion, per metric: its R² in the *worst* student (every student's loss must
-    # predict it; the pooled fit mixes teachers whose losses live on different scales).
-    best = _criterion(corr)
-    _figure12(pts, best, Path(out["figure12"]).with_suffix(""))
-    mac = _macros(summary, corr, best)
+    metrics = [m for m in pts.columns if m not in NON_METRICS and m != "student"
+               and pd.api.types.is_numeric_dtype(pts[m])] if len(pts) else []
+    crit_metrics = [m for m in vs.corr_metrics if m in metrics and pts[m].notna().any()]
+    rho_all = V.exp12_table(pts, metrics, vs, seed) if len(pts) else pd.DataFrame(columns=V.CRITERION_COLUMNS)
+    eligible = pts[~pts["student"].isin(list(random_teachers))] if len(pts) else pts
+    table = V.exp12_table(eligible, crit_metrics, vs, seed) if len(eligible) else \
+        pd.DataFrame(columns=V.CRITERION_COLUMNS)
+    row12, summ = V.exp12(table, vs, absent=[m for m in vs.corr_metrics if m not in crit_metrics])
+    thr = -float(np.sqrt(vs.corr_r2))
+    _table12(rho_all, summ, out["table12"], thr, vs.level)
+    show = list(summ["metric"]) if len(summ) else list(_criterion(corr)["metric"])
+    _figure12(pts, show, summ, Path(out["figure12"]).with_suffix(""))
+    if out.get("criterion"):
+        table.to_csv(out["criterion"], index=False)
+    if out.get("verdicts"):
+        V.frame([row11, row12]).to_csv(out["verdicts"], index=False)
+    mac = _macros(summary, summ, row11, row12, thr)
     write_macros(mac, out["macros"])
     return mac
