@@ -14,6 +14,16 @@ QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 HIST_BINS = np.linspace(-1.0, 1.0, 81)
 
 
+def center_rows(X: np.ndarray, center: str) -> np.ndarray:
+    """``X`` (``raw``) or ``X`` minus its mean row (``centered``: the anisotropy view)."""
+    X = np.asarray(X)
+    if center == "raw" or len(X) == 0:
+        return X
+    if center != "centered":
+        raise ValueError(f"center must be raw or centered, got {center!r}")
+    return X - X.mean(axis=0, keepdims=True)
+
+
 def sample_rows(n: int, max_n: int | None, seed: int = 0) -> np.ndarray:
     """Sorted seeded subset of ``range(n)`` of size ``min(n, max_n)``."""
     if max_n is None or n <= max_n:
