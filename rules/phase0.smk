@@ -1,12 +1,13 @@
 # Stage: Phase 0 analyses (Experiments 0.1-0.3) over the grid teacher x mask x layer x pool.
 # Every analysis reads the teachers' latent HDF5 files (LAYOUT.latents); none re-runs a
 # teacher.
-#   0.1 stats     one job per (teacher, mask) -> LAYOUT.stats_cell / stats_hist per (layer, pool),
-#                 pools mean/last/none (none: over token vectors)
+#   0.1 stats     one job per (teacher, mask) -> LAYOUT.stats_cell / stats_hist per (layer, pool,
+#                 center), pools mean/last/none (none: over token vectors), center raw/centered
 #   0.2 retrieval the benchmark LAYOUT.bench_items is built here BEFORE extraction (the extract
-#                 job embeds it); one job per teacher -> LAYOUT.retrieval_cell for pools
-#                 mean/last. The bench vectors do not depend on the mask: no mask axis.
-#                 Lexical baseline: LAYOUT.retrieval_lexical.
+#                 job embeds it); one job per teacher -> LAYOUT.retrieval_cell + retrieval_ranks
+#                 for pools mean/last and both centers. The bench vectors do not depend on the
+#                 mask: no mask axis. Lexical baseline: LAYOUT.retrieval_lexical (+ _ranks).
+#                 The combine step writes LAYOUT.retrieval_headline (hard part, CIs).
 #   0.3 probes    one job per (teacher, mask) -> LAYOUT.probes_cell for pools mean/last
 #                 (+ LAYOUT.probes_surface, the body-length baseline).
 
@@ -39,13 +40,13 @@ rule phase0_stats:
     input:
         latents=lambda wc: PLAN.latent_files(wc.teacher),
     output:
-        cells=PLAN.cells(LAYOUT.stats_cell, SETTINGS.grid.pools),
-        hists=PLAN.cells(LAYOUT.stats_hist, SETTINGS.grid.pools),
+        cells=PLAN.cells(LAYOUT.stats_cell, SETTINGS.grid.pools, PLAN.centers),
+        hists=PLAN.cells(LAYOUT.stats_hist, SETTINGS.grid.pools, PLAN.centers),
     params:
         layers=list(SETTINGS.grid.layers),
         pools=list(SETTINGS.grid.pools),
+        centers=PLAN.centers,
         stats=SETTINGS.stats.to_dict(),
-        ci=SETTINGS.verdicts.ci().to_dict(),  # cos_mean CI over the sampled regions (Exp 0.1's verdict)
         seed=SETTINGS.seed,
         layout=LAYOUT.to_dict(),
     wildcard_constraints:
@@ -69,11 +70,14 @@ rule phase0_retrieval:
         latents=lambda wc: PLAN.latent_files(wc.teacher),
         bench_items=LAYOUT.bench_items(),
     output:
-        cells=PLAN.cells(LAYOUT.retrieval_cell, PLAN.vector_pools),
+        cells=PLAN.cells(LAYOUT.retrieval_cell, PLAN.vector_pools, PLAN.centers),
+        ranks=PLAN.cells(LAYOUT.retrieval_ranks, PLAN.vector_pools, PLAN.centers),
     params:
         layers=list(SETTINGS.grid.layers),
         pools=PLAN.vector_pools,
+        centers=PLAN.centers,
         retrieval=SETTINGS.retrieval.without("bench", "report_queries").to_dict(),
+        seed=SETTINGS.seed,
         layout=LAYOUT.to_dict(),
     wildcard_constraints:
         teacher=alternatives(PLAN.teachers),
@@ -95,8 +99,10 @@ rule phase0_retrieval_lexical:
         bench_items=LAYOUT.bench_items(),
     output:
         csv=LAYOUT.retrieval_lexical(),
+        ranks=LAYOUT.retrieval_lexical_ranks(),
     params:
-        ks=list(SETTINGS.retrieval.ks),
+        retrieval=SETTINGS.retrieval.without("bench", "report_queries").to_dict(),
+        seed=SETTINGS.seed,
     log:
         LAYOUT.log("phase0_retrieval_lexical"),
     benchmark:
@@ -142,8 +148,8 @@ rule phase0_probes:
 
 rule phase0_stats_combine:
     input:
-        cells=PLAN.all_cells(LAYOUT.stats_cell, SETTINGS.grid.pools),
-        hists=PLAN.all_cells(LAYOUT.stats_hist, SETTINGS.grid.pools),
+        cells=PLAN.all_cells(LAYOUT.stats_cell, SETTINGS.grid.pools, centers=PLAN.centers),
+        hists=PLAN.all_cells(LAYOUT.stats_hist, SETTINGS.grid.pools, centers=PLAN.centers),
     output:
         csv=LAYOUT.stats_all(),
         table=LAYOUT.table("exp01_stats"),
@@ -152,6 +158,7 @@ rule phase0_stats_combine:
         teachers=PLAN.teachers,
         layers=list(SETTINGS.grid.layers),
         pools=list(SETTINGS.grid.pools),
+        centers=PLAN.centers,
         main_mask=PLAN.main_mask,
     log:
         LAYOUT.log("phase0_stats_combine"),
@@ -168,17 +175,27 @@ rule phase0_stats_combine:
 
 rule phase0_retrieval_combine:
     input:
-        cells=PLAN.all_cells(LAYOUT.retrieval_cell, PLAN.vector_pools, masks=False),
+        cells=PLAN.all_cells(LAYOUT.retrieval_cell, PLAN.vector_pools, masks=False, centers=PLAN.centers),
+        ranks=PLAN.all_cells(LAYOUT.retrieval_ranks, PLAN.vector_pools, masks=False, centers=PLAN.centers),
         lexical=LAYOUT.retrieval_lexical(),
+        lexical_ranks=LAYOUT.retrieval_lexical_ranks(),
     output:
         csv=LAYOUT.retrieval_all(),
+        headline=LAYOUT.retrieval_headline(),
         table=LAYOUT.table("exp02_retrieval"),
+        headline_table=LAYOUT.table("exp02_headline"),
+        transforms_table=LAYOUT.table("exp02_transforms"),
         figure=multiext(LAYOUT.figure_stem("exp02_recall_by_layer"), ".pdf", ".png"),
+        hard_figure=multiext(LAYOUT.figure_stem("exp02_hard_part"), ".pdf", ".png"),
     params:
         teachers=PLAN.teachers,
+        sources={t: SETTINGS.teacher(t).source for t in PLAN.teachers},
+        random_teachers=PLAN.random_teachers,
         layers=list(SETTINGS.grid.layers),
         pools=PLAN.vector_pools,
-        ks=list(SETTINGS.retrieval.ks),
+        centers=PLAN.centers,
+        retrieval=SETTINGS.retrieval.without("bench", "report_queries").to_dict(),
+        seed=SETTINGS.seed,
     log:
         LAYOUT.log("phase0_retrieval_combine"),
     benchmark:
@@ -196,7 +213,7 @@ rule phase0_retrieval_report:
     input:
         latents=lambda wc: PLAN.latent_files(wc.teacher),
         bench_items=LAYOUT.bench_items(),
-        cells=lambda wc: PLAN.cells(LAYOUT.retrieval_cell, PLAN.vector_pools, teacher=wc.teacher),
+        cells=lambda wc: PLAN.cells(LAYOUT.retrieval_cell, PLAN.vector_pools, PLAN.centers, teacher=wc.teacher),
     output:
         report=LAYOUT.retrieval_report(),
     params:
@@ -250,6 +267,7 @@ rule phase0_macros:
     input:
         stats=LAYOUT.stats_all(),
         retrieval=LAYOUT.retrieval_all(),
+        headline=LAYOUT.retrieval_headline(),
         probes=LAYOUT.probes_all(),
         bench=LAYOUT.bench_report(),
     output:

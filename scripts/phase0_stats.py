@@ -9,5 +9,5 @@ from swejepa.settings import StatsSettings, VerdictSettings
 setup_logging(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params
 with threadpool_limits(snakemake.threads):
-    stats_cells(snakemake.input.latents, w.teacher, w.mask, p.layers, p.pools, StatsSettings.from_dict(p.stats),
-                p.seed, Layout(**p.layout), ci=VerdictSettings.from_dict(p.ci))
+    stats_cells(snakemake.input.latents, w.teacher, w.mask, p.layers, p.pools, p.centers,
+                StatsSettings.from_dict(p.stats), p.seed, Layout(**p.layout))

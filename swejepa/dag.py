@@ -127,17 +127,30 @@ class Plan:
         r = self.teachers_by_source("random")
         return r[0] if r else None
 
-    def cells(self, pattern, pools, **fixed) -> list[str]:
-        """Per-cell paths of one job: a Layout method with {layer}/{pool} filled for the
-        grid, the wildcards given in ``fixed`` (teacher=, mask=) filled, the others kept."""
-        return [pattern(layer=layer, pool=pool, **fixed) for layer in self.settings.grid.layers for pool in pools]
+    @property
+    def centers(self) -> list[str]:
+        """The anisotropy axis of the stats and retrieval cells (raw | centered)."""
+        return list(self.settings.grid.centers)
 
-    def all_cells(self, pattern, pools, masks=True) -> list[str]:
+    def cells(self, pattern, pools, centers=None, **fixed) -> list[str]:
+        """Per-cell paths of one job: a Layout method with {layer}/{pool} (and {center} when
+        ``centers`` is given) filled for the grid, the wildcards given in ``fixed``
+        (teacher=, mask=) filled, the others kept."""
+        cs = [{}] if centers is None else [{"center": c} for c in centers]
+        return [pattern(layer=layer, pool=pool, **c, **fixed) for layer in self.settings.grid.layers
+                for pool in pools for c in cs]
+
+    def all_cells(self, pattern, pools, masks=True, centers=None) -> list[str]:
         out = []
         for t in self.teachers:
             for m in (self.settings.masks.strategies if masks else [None]):
-                out += self.cells(pattern, pools, teacher=t, **({"mask": m} if m else {}))
+                out += self.cells(pattern, pools, centers, teacher=t, **({"mask": m} if m else {}))
         return out
+
+    @property
+    def random_teachers(self) -> list[str]:
+        """The random-init controls (every retrieval table and figure shows them)."""
+        return self.teachers_by_source("random")
 
     def _phase0_products(self):
         lay, ts = self.layout, self.teachers
@@ -148,13 +161,19 @@ class Plan:
                 f"Experiment 0.1, teacher {t}: distribution of pairwise cosine similarities between regions "
                 "(per-token vectors for pool none), layers as rows, pools as columns, one line per mask.")
         if self.vector_pools:
-            self.tables.append(lay.table("exp02_retrieval"))
-            self.figures.append(lay.figure("exp02_recall_by_layer"))
+            self.tables += [lay.table("exp02_retrieval"), lay.table("exp02_headline"), lay.table("exp02_transforms")]
+            self.figures += [lay.figure("exp02_recall_by_layer"), lay.figure("exp02_hard_part")]
         self.tables.append(lay.table("exp03_probes"))
         self.figures.append(lay.figure("exp03_probe_heatmap"))
         self.captions[lay.figure("exp02_recall_by_layer")] = (
-            "Experiment 0.2: recall at k of functionally equivalent code by layer, one panel per teacher; "
-            "solid: refactoring invariance, dashed: spec to implementation; grey: lexical baseline at the largest k.")
+            "Experiment 0.2: recall@1 by layer, one panel per teacher; colours: tasks (refactoring invariance, "
+            "spec to implementation, the lexically hard part); solid: raw vectors, dashed: mean-centered; markers: "
+            "pools. Horizontal lines: TF-IDF over identifiers (dotted) and the random-init teacher's best cell "
+            "(dash-dotted) per task.")
+        self.captions[lay.figure("exp02_hard_part")] = (
+            "Experiment 0.2, the lexically hard part (renamed closed functions and independently written "
+            "implementations): recall@1 and MRR of each teacher's best cell, the random-init teacher and TF-IDF, "
+            "with percentile bootstrap intervals over the queries.")
         self.captions[lay.figure("exp03_probe_heatmap")] = (
             "Experiment 0.3: linear probe scores (R2 for counts, macro-F1 for categories) by property and layer, "
             "one panel per teacher, mean-pooled representations.")
@@ -164,7 +183,7 @@ class Plan:
         lay = self.layout
         out = [lay.stats_all(), lay.retrieval_all(), lay.probes_all()]
         if self.vector_pools:
-            out += [lay.retrieval_report(t) for t in self.teachers]
+            out += [lay.retrieval_headline()] + [lay.retrieval_report(t) for t in self.teachers]
         return out + [lay.bench_items()]
 
     # ================================================================== Phase 1: students

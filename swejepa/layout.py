@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 W = {k: "{" + k + "}" for k in ("teacher", "shard", "nshards", "mask", "layer", "pool", "variant", "seed",
-                                 "pct", "step", "kind", "point", "name", "corpus", "sec")}
+                                 "pct", "step", "kind", "point", "name", "corpus", "sec", "center")}
 
 
 @dataclass(frozen=True)
@@ -145,23 +145,37 @@ class Layout:
     def bench_report(self) -> str:
         return self._p("phase0", "retrieval", "items_report.json")
 
-    def stats_cell(self, teacher=W["teacher"], mask=W["mask"], layer=W["layer"], pool=W["pool"]) -> str:
-        return self._p("phase0", "stats", teacher, mask, f"{layer}_{pool}.csv")
+    def stats_cell(self, teacher=W["teacher"], mask=W["mask"], layer=W["layer"], pool=W["pool"],
+                   center=W["center"]) -> str:
+        return self._p("phase0", "stats", teacher, mask, f"{layer}_{pool}_{center}.csv")
 
-    def stats_hist(self, teacher=W["teacher"], mask=W["mask"], layer=W["layer"], pool=W["pool"]) -> str:
-        return self._p("phase0", "stats", teacher, mask, f"{layer}_{pool}_hist.csv")
+    def stats_hist(self, teacher=W["teacher"], mask=W["mask"], layer=W["layer"], pool=W["pool"],
+                   center=W["center"]) -> str:
+        return self._p("phase0", "stats", teacher, mask, f"{layer}_{pool}_{center}_hist.csv")
 
     def stats_all(self) -> str:
         return self._p("phase0", "stats", "all.csv")
 
-    def retrieval_cell(self, teacher=W["teacher"], layer=W["layer"], pool=W["pool"]) -> str:
-        return self._p("phase0", "retrieval", teacher, f"{layer}_{pool}.csv")
+    def retrieval_cell(self, teacher=W["teacher"], layer=W["layer"], pool=W["pool"], center=W["center"]) -> str:
+        """Metrics of one cell per task, origin and query transform, with intervals."""
+        return self._p("phase0", "retrieval", teacher, f"{layer}_{pool}_{center}.csv")
+
+    def retrieval_ranks(self, teacher=W["teacher"], layer=W["layer"], pool=W["pool"], center=W["center"]) -> str:
+        """Per-query rank of the first relevant item, one cell (what the intervals resample)."""
+        return self._p("phase0", "retrieval", teacher, f"{layer}_{pool}_{center}_ranks.csv")
 
     def retrieval_lexical(self) -> str:
         return self._p("phase0", "retrieval", "lexical.csv")
 
+    def retrieval_lexical_ranks(self) -> str:
+        return self._p("phase0", "retrieval", "lexical_ranks.csv")
+
     def retrieval_all(self) -> str:
         return self._p("phase0", "retrieval", "all.csv")
+
+    def retrieval_headline(self) -> str:
+        """Per teacher: its best cell on the hard part against TF-IDF and random init, with CIs."""
+        return self._p("phase0", "retrieval", "headline.csv")
 
     def retrieval_report(self, teacher=W["teacher"]) -> str:
         return self._p("phase0", "retrieval", f"report_{teacher}.md")

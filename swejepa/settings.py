@@ -34,11 +34,12 @@ ConfigKey = str
 
 LAYER_NAMES = ("first", "quarter", "half", "three_quarter", "last")
 POOLS = ("mean", "last", "none")
+CENTERS = ("raw", "centered")
 MASKS = ("regex", "ast")
 DEVICE_PATTERN = "^(auto|cpu|cuda(:[0-9]+)?)$"
 NAME_PATTERN = "^[A-Za-z0-9_.-]+$"
 TRANSFORMS = ("rename", "for_to_while", "while_to_for", "comp_to_loop", "loop_to_comp", "invert_if",
-              "strip_docs", "reorder", "combined")
+              "strip_docs", "reorder", "combined", "rename_all", "combined_all")
 PHASE2_METRICS = ("hard_recall1", "hard_mrr", "probe_selectivity", "refactor_recall1", "refactor_mrr",
                   "spec_recall1", "spec_mrr", "probe_r2", "probe_acc", "probe_score")
 # Count properties of the probes (swejepa.properties): non-negative, heavy right tails.
@@ -306,6 +307,10 @@ class GridSettings(Section):
         minItems=1, uniqueItems=True)
     pools: tuple[Literal["mean", "last", "none"], ...] = opt(
         POOLS, "none = per-token vectors", minItems=1, uniqueItems=True)
+    centers: tuple[Literal["raw", "centered"], ...] = opt(
+        CENTERS, "anisotropy axis of the Exp 0.1 statistics and Exp 0.2 retrieval cells: raw vectors, or centered "
+                 "(minus the mean vector of the cell's sample / of the benchmark gallery); views of the stored "
+                 "vectors, no extra forward pass", minItems=1, uniqueItems=True)
 
 
 @dataclass(frozen=True)
@@ -319,6 +324,10 @@ class PaperSettings(Section):
 class StatsSettings(Section):
     max_samples: int = opt(2000, "regions per cell (seeded sample): cosines over n(n-1)/2 pairs", minimum=2)
     max_tokens: int = opt(2000, "token vectors per cell for pool none", minimum=2)
+    bootstrap: int = opt(1000, "bootstrap resamples of the regions (tokens for pool none) for the interval of the "
+                               "mean pairwise cosine; 0: no interval", minimum=0)
+    ci_level: float = opt(0.95, "two-sided level of the percentile bootstrap interval", exclusiveMinimum=0,
+                          exclusiveMaximum=1)
 
 
 @dataclass(frozen=True)
@@ -334,7 +343,12 @@ class BenchSettings(Section):
     humaneval_problems: Optional[int] = opt(None, "null: all 164", minimum=1, maximum=164)
     transforms: tuple[str, ...] = opt(TRANSFORMS, "execution-verified rewrites", minItems=1, uniqueItems=True,
                                       items={"enum": list(TRANSFORMS)})
-    verify_timeout_s: float = opt(10.0, "per HumanEval rewrite test run (sandbox)", exclusiveMinimum=0)
+    implementations: bool = opt(True, "the packaged independently written implementations of the same "
+                                      "specifications (swejepa/phase0/equivalence/*.yaml), each verified against "
+                                      "its specification's tests in the sandbox: hard queries")
+    implementation_specs: Optional[int] = opt(None, "the first N specifications of that set (null: all)", minimum=1)
+    verify_timeout_s: float = opt(10.0, "per HumanEval rewrite / implementation test run (sandbox)",
+                                  exclusiveMinimum=0)
     verify_workers: int = opt(2, "sandboxed verification runs in parallel", minimum=1)
     verify_mem_mb: int = opt(1024, "address-space limit per verification run", minimum=64)
 
@@ -346,7 +360,11 @@ class RetrievalSettings(Section):
     nlist: int = opt(100, "ivf", minimum=1)
     nprobe: int = opt(10, "ivf", minimum=1)
     hnsw_m: int = opt(32, "hnsw", minimum=4)
-    report_queries: int = opt(8, "queries per task shown in results/reports/retrieval_{teacher}.md", minimum=0)
+    report_queries: int = opt(8, "queries per task shown in results/phase0/retrieval/report_{teacher}.md", minimum=0)
+    bootstrap: int = opt(1000, "bootstrap resamples of the queries (seeded, paired across methods) for the "
+                               "intervals of recall@1 and MRR and of the headline gain; 0: no intervals", minimum=0)
+    ci_level: float = opt(0.95, "two-sided level of the percentile bootstrap intervals", exclusiveMinimum=0,
+                          exclusiveMaximum=1)
     bench: BenchSettings = opt(factory=BenchSettings, doc="results/bench/retrieval_items.jsonl, built before extraction")
 
 

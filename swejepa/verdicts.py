@@ -24,7 +24,7 @@ deterministic. The criteria, their metric and how each CI is computed:
   clear differentiation": the lowest mean pairwise cosine over the region-level cells (pools
   mean/last, the paper's mask, raw vectors where the stats table has a ``center`` axis) of
   the trained teachers (``random`` teachers are the control) ``< verdicts.max_mean_cosine``.
-  CI: the stats table's ``cos_mean_ci_low``/``cos_mean_ci_high`` (Phase 0.1's bootstrap);
+  CI: the stats table's ``cos_mean_lo``/``cos_mean_hi`` (Phase 0.1's bootstrap over the sampled regions);
   without them the verdict rests on the point value and the reason says so.
 * **0.2** (:func:`exp02`) "nearest neighbours semantically related, not just syntactically
   similar": the best trained teacher's gain on the lexically hard part of the benchmark
@@ -239,7 +239,7 @@ def exp01(stats: pd.DataFrame, random_teachers, main_mask: str, vs: VerdictSetti
     if not len(s):
         return missing("0.1", "no region-level statistics of a trained teacher")
     b = s.sort_values(["cos_mean", "teacher", "layer", "pool"], kind="stable").iloc[0]
-    lo, hi = _f(b.get("cos_mean_ci_low", NAN)), _f(b.get("cos_mean_ci_high", NAN))
+    lo, hi = _f(b.get("cos_mean_lo", NAN)), _f(b.get("cos_mean_hi", NAN))
     where = f"teacher {b['teacher']}, layer {b['layer']}, pool {b['pool']}"
     n = int(_f(b.get("n", 0)) or 0)
     note = "" if _fin(lo, hi) else "; no CI in the stats table: the point value decides"

@@ -37,8 +37,8 @@ def test_default_plan():
 def test_paper_products_follow_the_stages():
     p = plan()
     names = [Path(t).stem for t in p.tables]
-    assert names == ["exp01_stats", "exp02_retrieval", "exp03_probes", "exp11_student", "exp12_correlation",
-                     "exp21_teachers", "exp22_compute", "exp31_decoder"]
+    assert names == ["exp01_stats", "exp02_retrieval", "exp02_headline", "exp02_transforms", "exp03_probes",
+                     "exp11_student", "exp12_correlation", "exp21_teachers", "exp22_compute", "exp31_decoder"]
     assert "results/figures/teacher_loss_tinyfim.pdf" in p.figures
     assert all(f.replace(".pdf", ".png") in p.stage_targets for f in p.figures)
     assert p.layout.macros("paper_corpus") in p.macros
@@ -110,7 +110,9 @@ def test_layout_paths_and_wildcards():
     lay = Layout("results", "stdlib")
     assert lay.latents() == "results/latents/{teacher}/shard{shard}of{nshards}.h5"
     assert lay.latents("t", 0, 2) == "results/latents/t/shard0of2.h5"
-    assert lay.stats_cell("t", "ast", "half", "mean") == "results/phase0/stats/t/ast/half_mean.csv"
+    assert lay.stats_cell("t", "ast", "half", "mean", "raw") == "results/phase0/stats/t/ast/half_mean_raw.csv"
+    assert lay.retrieval_ranks("t", "half", "mean", "centered") == \
+        "results/phase0/retrieval/t/half_mean_centered_ranks.csv"
     assert lay.mask_csv("ast") == "results/masks/stdlib/ast.csv"
     assert Layout.of("/x/results/latents/t/shard0of1.h5") == Layout("/x/results")
 

@@ -83,25 +83,3 @@ def test_grid_reads_shards_in_region_order(tmp_path):
     assert Layout().latent_files("t", 2) == ["results/latents/t/shard0of2.h5", "results/latents/t/shard1of2.h5"]
 
 
-def test_cos_mean_ci_brackets_the_mean_and_excludes_self_pairs():
-    """Bootstrap CI of the mean pairwise cosine over resampled regions (Exp 0.1's verdict):
-    brackets the point value, is seeded, and a replicate equals the brute-force mean over the
-    pairs of distinct vectors among the draws."""
-    from swejepa.phase0.stats import cos_mean_ci, pairwise_cosines
-    from swejepa.uncertainty import resample_indices
-
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((120, 6)) + 0.4
-    lo, hi = cos_mean_ci(X, 400, 0.95, seed=1)
-    assert lo < pairwise_cosines(X).mean() < hi
-    assert (lo, hi) == cos_mean_ci(X, 400, 0.95, seed=1)
-    # the formula of one replicate against brute force
-    idx = resample_indices(len(X), 1, 5)[0]
-    Z = X / np.linalg.norm(X, axis=1, keepdims=True)
-    G = Z[idx] @ Z[idx].T
-    keep = idx[:, None] != idx[None, :]
-    brute = G[keep].mean()
-    w = np.bincount(idx, minlength=len(X)).astype(float)
-    t = w @ Z
-    assert (t @ t - (w * w).sum()) / (len(X) ** 2 - (w * w).sum()) == pytest.approx(brute)
-    assert np.isnan(cos_mean_ci(X[:2], 100, 0.95, 0)[0])

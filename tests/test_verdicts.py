@@ -238,10 +238,10 @@ def test_exp02_needs_the_headline_columns():
 def test_exp01_best_cell_and_ci_columns():
     st = pd.DataFrame({"teacher": ["t", "t", "r"], "mask": ["ast"] * 3, "layer": ["first", "last", "last"],
                        "pool": ["mean"] * 3, "cos_mean": [0.95, 0.6, 0.1], "n": [300] * 3,
-                       "cos_mean_ci_low": [0.94, 0.55, 0.05], "cos_mean_ci_high": [0.96, 0.65, 0.15]})
+                       "cos_mean_lo": [0.94, 0.55, 0.05], "cos_mean_hi": [0.96, 0.65, 0.15]})
     r = V.exp01(st, ["r"], "ast", VS)          # the random teacher is the control, not a candidate
     assert r["verdict"] == "met" and r["value"] == 0.6
-    r = V.exp01(st.drop(columns=["cos_mean_ci_low", "cos_mean_ci_high"]).assign(cos_mean=[0.95, 0.93, 0.1]),
+    r = V.exp01(st.drop(columns=["cos_mean_lo", "cos_mean_hi"]).assign(cos_mean=[0.95, 0.93, 0.1]),
                 ["r"], "ast", VS)
     assert r["verdict"] == "not_met" and "no CI" in r["reason"]
 

@@ -14,8 +14,9 @@ from ..layout import Layout
 from ..settings import ProbeSettings, RetrievalSettings, StatsSettings
 from . import grid
 from .probes import probe_all
-from .retrieval import bench_metrics, read_items
-from .stats import HIST_BINS, cos_mean_ci, cosine_histogram, cosine_stats, sample_rows
+from .bootstrap import mean_pairwise_cosine_ci
+from .retrieval import bench_ranks, rank_metrics, read_items
+from .stats import HIST_BINS, center_rows, cosine_histogram, cosine_stats, sample_rows
 
 log = logging.getLogger("swejepa")
 
@@ -27,15 +28,15 @@ def write_csv(df: pd.DataFrame, path) -> None:
         df.to_csv(tmp, index=False)
 
 
-def stats_cells(paths, teacher: str, mask: str, layers, pools, stats: StatsSettings, seed: int,
-                layout: Layout, ci=None) -> None:
-    """Experiment 0.1 for every (layer, pool) of one (teacher, mask), written to
-    ``layout.stats_cell`` / ``layout.stats_hist``; with ``ci`` (``verdicts.ci()``: resamples,
-    level) also ``cos_mean_ci_low``/``cos_mean_ci_high`` (bootstrap over the sampled vectors)."""
+def stats_cells(paths, teacher: str, mask: str, layers, pools, centers, stats: StatsSettings, seed: int,
+                layout: Layout) -> None:
+    """Experiment 0.1 for every (layer, pool, center) of one (teacher, mask), written to
+    ``layout.stats_cell`` / ``layout.stats_hist``. One sample per (layer, pool); ``centered``
+    is the same sample minus its mean vector. ``cos_mean_lo/_hi``: percentile bootstrap
+    interval of the mean pairwise cosine over the sample's rows (``stats.bootstrap``)."""
     max_samples, max_tokens = stats.max_samples, stats.max_tokens
     for layer in layers:
         for pool in pools:
-            t0 = time.time()
             if pool == "none":
                 X = grid.token_vectors(paths, mask, layer, max_tokens, seed)
                 n_all = None
@@ -43,43 +44,50 @@ def stats_cells(paths, teacher: str, mask: str, layers, pools, stats: StatsSetti
                 _, V = grid.region_vectors(paths, mask, layer, pool)
                 n_all = len(V)
                 X = V[sample_rows(len(V), max_samples, seed)]
-            if len(X) < 2:  # e.g. no token vectors stored for this mask
-                log.warning("stats %s/%s/%s/%s: %d vectors, statistics undefined", teacher, mask, layer, pool, len(X))
-                st = {"n": int(len(X)), "cos_mean": np.nan, "participation_ratio": np.nan}
-            else:
-                st = cosine_stats(X)
-                if ci is not None and pool != "none":  # region cells: the unit of the 0.1 verdict
-                    st["cos_mean_ci_low"], st["cos_mean_ci_high"] = cos_mean_ci(X, ci.resamples, ci.level, seed)
-            row = {"teacher": teacher, "mask": mask, "layer": layer, "pool": pool,
-                   "unit": "token" if pool == "none" else "region",
-                   "n_total": n_all if n_all is not None else np.nan, **st}
-            write_csv(pd.DataFrame([row]), layout.stats_cell(teacher, mask, layer, pool))
-            h = cosine_histogram(X) if len(X) >= 2 else np.zeros(len(HIST_BINS) - 1, dtype=np.int64)
-            write_csv(pd.DataFrame({"bin_lo": HIST_BINS[:-1], "bin_hi": HIST_BINS[1:], "count": h}),
-                      layout.stats_hist(teacher, mask, layer, pool))
-            log.info("stats %s/%s/%s/%s: n=%d cos_mean=%.3f pr=%.1f (%.1fs)", teacher, mask, layer, pool,
-                     st["n"], st["cos_mean"], st["participation_ratio"], time.time() - t0)
+            for center in centers:
+                t0 = time.time()
+                Xc = center_rows(X, center)
+                if len(Xc) < 2:  # e.g. no token vectors stored for this mask
+                    log.warning("stats %s/%s/%s/%s: %d vectors, statistics undefined", teacher, mask, layer, pool,
+                                len(Xc))
+                    st = {"n": int(len(Xc)), "cos_mean": np.nan, "participation_ratio": np.nan}
+                    lo = hi = np.nan
+                else:
+                    st = cosine_stats(Xc)
+                    lo, hi = mean_pairwise_cosine_ci(Xc, stats.bootstrap, seed, stats.ci_level)
+                row = {"teacher": teacher, "mask": mask, "layer": layer, "pool": pool, "center": center,
+                       "unit": "token" if pool == "none" else "region",
+                       "n_total": n_all if n_all is not None else np.nan, **st, "cos_mean_lo": lo, "cos_mean_hi": hi}
+                write_csv(pd.DataFrame([row]), layout.stats_cell(teacher, mask, layer, pool, center))
+                h = cosine_histogram(Xc) if len(Xc) >= 2 else np.zeros(len(HIST_BINS) - 1, dtype=np.int64)
+                write_csv(pd.DataFrame({"bin_lo": HIST_BINS[:-1], "bin_hi": HIST_BINS[1:], "count": h}),
+                          layout.stats_hist(teacher, mask, layer, pool, center))
+                log.info("stats %s/%s/%s/%s/%s: n=%d cos_mean=%.3f [%.3f, %.3f] pr=%.1f (%.1fs)", teacher, mask, layer,
+                         pool, center, st["n"], st["cos_mean"], lo, hi, st["participation_ratio"], time.time() - t0)
 
 
-def retrieval_cells(paths, teacher: str, items_path, layers, pools, retrieval: RetrievalSettings,
-                    layout: Layout) -> None:
-    """Experiment 0.2 (latent vectors) for every (layer, pool in mean/last) of one teacher,
-    written to ``layout.retrieval_cell``."""
+def retrieval_cells(paths, teacher: str, items_path, layers, pools, centers, retrieval: RetrievalSettings,
+                    seed: int, layout: Layout) -> None:
+    """Experiment 0.2 (latent vectors) for every (layer, pool in mean/last, center) of one
+    teacher: the per-query ranks (``layout.retrieval_ranks``) and the metrics per task,
+    origin and query transform with bootstrap intervals (``layout.retrieval_cell``)."""
     items = read_items(items_path)
     for layer in layers:
+        V = {pool: grid.bench_vectors(paths, layer, pool) for pool in pools}
         for pool in pools:
-            t0 = time.time()
-            V = grid.bench_vectors(paths, layer, pool)
-            m = bench_metrics(items, V, retrieval)
-            m.insert(0, "method", "latent")
-            m.insert(0, "pool", pool)
-            m.insert(0, "layer", layer)
-            m.insert(0, "teacher", teacher)
-            write_csv(m, layout.retrieval_cell(teacher, layer, pool))
-            allr = m[m["origin"] == "all"].set_index("task")
-            log.info("retrieval %s/%s/%s: refactor R@1=%.3f spec R@1=%.3f (%.1fs)", teacher, layer, pool,
-                     allr.loc["refactor", "recall@1"] if "refactor" in allr.index else np.nan,
-                     allr.loc["spec", "recall@1"] if "spec" in allr.index else np.nan, time.time() - t0)
+            for center in centers:
+                t0 = time.time()
+                ranks = bench_ranks(items, V[pool], retrieval, center)
+                write_csv(ranks, layout.retrieval_ranks(teacher, layer, pool, center))
+                m = rank_metrics(ranks, retrieval.ks, by_transform=True, n_boot=retrieval.bootstrap, seed=seed,
+                                 level=retrieval.ci_level)
+                for i, (k, v) in enumerate((("teacher", teacher), ("layer", layer), ("pool", pool),
+                                            ("center", center), ("method", "latent"))):
+                    m.insert(i, k, v)
+                write_csv(m, layout.retrieval_cell(teacher, layer, pool, center))
+                a = m[(m["origin"] == "all") & (m["transform"] == "all")].set_index("task")
+                log.info("retrieval %s/%s/%s/%s: %s (%.1fs)", teacher, layer, pool, center,
+                         " ".join(f"{t} R@1={a.loc[t, 'recall@1']:.3f}" for t in a.index), time.time() - t0)
 
 
 def probe_sample(regions_csv, properties_csv, region_index: np.ndarray, max_samples: int | None, seed: int):

@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .retrieval import bench_metrics_from_scores
+from .retrieval import bench_ranks_from_scores, rank_metrics
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -39,11 +39,18 @@ def tfidf_matrix(texts: list[str]):
     return vec.fit_transform(texts)
 
 
-def lexical_bench_metrics(items: pd.DataFrame, ks) -> pd.DataFrame:
-    """Both benchmark tasks scored by TF-IDF cosine over identifiers."""
+def lexical_bench_ranks(items: pd.DataFrame) -> pd.DataFrame:
+    """Per-query first-relevant ranks of every benchmark task, scored by TF-IDF cosine over
+    identifiers (:func:`swejepa.phase0.retrieval.bench_ranks_from_scores`)."""
     M = tfidf_matrix(items["text"].tolist())
 
     def score(q_rows, g_rows):
         return (M[q_rows] @ M[g_rows].T).toarray()
 
-    return bench_metrics_from_scores(items, score, ks)
+    return bench_ranks_from_scores(items, score)
+
+
+def lexical_bench_metrics(items: pd.DataFrame, ks, **interval) -> pd.DataFrame:
+    """The benchmark tasks scored by TF-IDF cosine over identifiers; ``interval``:
+    :func:`~swejepa.phase0.retrieval.rank_metrics` options (by_transform, n_boot, seed, level)."""
+    return rank_metrics(lexical_bench_ranks(items), ks, **interval)

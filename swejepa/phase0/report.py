@@ -42,11 +42,22 @@ def _texname(s: str) -> str:
 # ----------------------------------------------------------------------------- 0.1
 
 def best_differentiated(stats: pd.DataFrame, mask: str) -> pd.DataFrame:
-    """Per teacher: the region-level cell (pool mean/last) with the lowest mean pairwise
-    cosine (ties: higher participation ratio)."""
+    """Per teacher: the region-level cell (pool mean/last) of raw vectors with the lowest
+    mean pairwise cosine (ties: higher participation ratio). Centered cells are left out:
+    their mean cosine is close to 0 by construction."""
     s = stats[(stats["mask"] == mask) & (stats["pool"] != "none")]
+    if "center" in s.columns:
+        s = s[s["center"] == "raw"]
     s = s.sort_values(["teacher", "cos_mean", "participation_ratio"], ascending=[True, True, False])
     return s.groupby("teacher", sort=False).head(1).reset_index(drop=True)
+
+
+def _ci_text(v, lo, hi, digits: int = 2) -> str:
+    if not np.isfinite(v):
+        return "--"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{v:.{digits}f}"
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def combine_stats(inp, out, params) -> None:
@@ -55,42 +66,56 @@ def combine_stats(inp, out, params) -> None:
     df = _cat(list(inp.cells))
     write_csv(df, out.csv)
     mask = params.main_mask
+    centers = list(getattr(params, "centers", ["raw"]))
     d = _order(df[df["mask"] == mask], params.layers)
     rows = []
     for (t, l), g in d.groupby(["teacher", "layer"], sort=True, observed=True):
-        row = {"teacher": t, "layer": str(l)}
-        for pool in [p for p in POOL_ORDER if p in set(g["pool"])]:
-            r = g[g["pool"] == pool].iloc[0]
-            row[f"{pool}: cos"] = float(r["cos_mean"])
-            row[f"{pool}: >0.9"] = float(r["frac_above_0.9"])
-            row[f"{pool}: PR"] = float(r["participation_ratio"])
-        rows.append(row)
+        for c in centers:
+            gc = g[g["center"] == c]
+            if not len(gc):
+                continue
+            row = {"teacher": t, "layer": str(l), "center": c}
+            for pool in [p for p in POOL_ORDER if p in set(gc["pool"])]:
+                r = gc[gc["pool"] == pool].iloc[0]
+                row[f"{pool}: cos [CI]"] = _ci_text(float(r["cos_mean"]), float(r.get("cos_mean_lo", np.nan)),
+                                                    float(r.get("cos_mean_hi", np.nan)))
+                row[f"{pool}: >0.9"] = float(r["frac_above_0.9"])
+                row[f"{pool}: PR"] = float(r["participation_ratio"])
+            rows.append(row)
     tab = pd.DataFrame(rows)
     tab["teacher"] = pd.Categorical(tab["teacher"], params.teachers, ordered=True)
     tab = tab.sort_values(["teacher"], kind="stable")
     best = best_differentiated(df, mask)
+    level = df["cos_mean_lo"].notna().any() if "cos_mean_lo" in df else False
     cap = (f"Differentiation of teacher representations ({escape(mask)} mask): mean pairwise cosine "
-           r"similarity (cos), share of pairs above 0.9 ($>$0.9) and participation ratio of the covariance "
-           r"spectrum (PR, an effective dimensionality) per layer and pool (none: per-token vectors). "
-           "Best-differentiated cell per teacher: " +
+           r"similarity (cos, with its " + ("95\\% " if level else "") + "percentile bootstrap interval over the "
+           r"sampled regions, or tokens for pool none), share of pairs above 0.9 ($>$0.9) and participation ratio "
+           r"of the covariance spectrum (PR, an effective dimensionality) per layer, pool (none: per-token vectors) "
+           r"and center (raw vectors; centered: minus the sample's mean vector, which removes the common direction "
+           r"of anisotropic representations; PR is the same, it is computed from the covariance). "
+           "Best-differentiated raw cell per teacher: " +
            "; ".join(f"{escape(r.teacher)} {escape(r.layer)}/{escape(r.pool)}" for r in best.itertuples()) + ".")
     write_text_atomic(out.table, booktabs(tab, caption=cap, label="tab:exp01-stats", digits=2))
-    # histograms: one figure per teacher, layers as rows, pools as columns, masks overlaid
+    # histograms: one figure per teacher, layers as rows, pools as columns, masks x centers overlaid
     hist_paths = list(inp.hists)
+    styles = {"raw": "-", "centered": "--"}
     for t in params.teachers:
         layers, pools = list(params.layers), list(params.pools)
         fig, axes = figure(FULL_WIDTH, 1.1 * len(layers) + 0.4, nrows=len(layers), ncols=len(pools),
                            sharex=True, squeeze=False)
+        masks = sorted({x.split("/")[-2] for x in hist_paths if f"/stats/{t}/" in x})
         for i, l in enumerate(layers):
             for j, p in enumerate(pools):
                 ax = axes[i][j]
-                for m in sorted({x.split("/")[-2] for x in hist_paths if f"/stats/{t}/" in x}):
-                    path = [x for x in hist_paths if x.endswith(f"/stats/{t}/{m}/{l}_{p}_hist.csv")]
-                    if not path:
-                        continue
-                    h = pd.read_csv(path[0])
-                    dens = h["count"] / max(h["count"].sum(), 1)
-                    ax.stairs(dens, np.r_[h["bin_lo"].to_numpy(), h["bin_hi"].iloc[-1]], label=m)
+                for mi, m in enumerate(masks):
+                    for c in centers:
+                        path = [x for x in hist_paths if x.endswith(f"/stats/{t}/{m}/{l}_{p}_{c}_hist.csv")]
+                        if not path:
+                            continue
+                        h = pd.read_csv(path[0])
+                        dens = h["count"] / max(h["count"].sum(), 1)
+                        ax.stairs(dens, np.r_[h["bin_lo"].to_numpy(), h["bin_hi"].iloc[-1]], label=f"{m}, {c}",
+                                  color=f"C{mi}", ls=styles.get(c, ":"))
                 ax.axvline(0.9, lw=0.5, ls=":", color="grey")
                 if i == 0:
                     ax.set_title(f"pool: {p}")
@@ -99,93 +124,215 @@ def combine_stats(inp, out, params) -> None:
                 if i == len(layers) - 1:
                     ax.set_xlabel("cosine similarity")
         axes[0][0].legend(frameon=False)
-        fig.suptitle(f"Pairwise cosine similarity, teacher {t}")
+        fig.suptitle(f"Pairwise cosine similarity, teacher {t} (solid: raw, dashed: mean-centered)")
         savefig(fig, f"{out.figures[0].rsplit('/', 1)[0]}/exp01_cosine_hist_{t}")
 
 
 # ----------------------------------------------------------------------------- 0.2
 
+TASKS = (("refactor", "Ref"), ("spec", "Spec"), ("hard", "Hard"))
+
+
+def _label(t: str, random_teachers) -> str:
+    return f"{t} (random init)" if t in random_teachers else t
+
+
+def _cells_and_ranks(inp) -> list[tuple[dict, pd.DataFrame]]:
+    out = []
+    for cpath, rpath in zip(list(inp.cells), list(inp.ranks)):
+        c = pd.read_csv(cpath, nrows=1)
+        cell = {k: str(c[k].iloc[0]) for k in ("teacher", "layer", "pool", "center")}
+        out.append((cell, pd.read_csv(rpath)))
+    return out
+
+
+def _agg(df: pd.DataFrame) -> pd.DataFrame:
+    """The task x origin rows of a metrics table (no per-transform rows)."""
+    return df[df["transform"] == "all"] if "transform" in df.columns else df
+
+
 def combine_retrieval(inp, out, params) -> None:
     from swejepa.plotting import FULL_WIDTH, figure, savefig
+    from swejepa.settings import RetrievalSettings
 
+    from .headline import headline
+
+    r = RetrievalSettings.from_dict(params.retrieval)
     df = _cat(list(inp.cells))
     lex = pd.read_csv(inp.lexical)
-    lex["teacher"], lex["layer"], lex["pool"] = "lexical", "-", "-"
+    lex["teacher"], lex["layer"], lex["pool"], lex["center"] = "lexical", "-", "-", "-"
     allr = pd.concat([df, lex], ignore_index=True)
     write_csv(allr, out.csv)
-    a = df[df["origin"] == "all"]
+    cells = _cells_and_ranks(inp)
+    lex_ranks = pd.read_csv(inp.lexical_ranks)
+    rnd = list(params.random_teachers)
+    head = headline(cells, lex_ranks, list(params.teachers), dict(params.sources), rnd, r.bootstrap,
+                    params.seed, r.ci_level)
+    write_csv(head, out.headline)
+    a = _agg(df)
+    a = a[a["origin"] == "all"]
+    la = _agg(lex)
+    la = la[la["origin"] == "all"].set_index("task")
+    pct = f"{100 * r.ci_level:g}\\%"
+    # ---- table 1: every cell, raw and centered side by side
     rows = []
-    la = lex[lex["origin"] == "all"].set_index("task")
-    row = {"teacher": "TF-IDF identifiers", "layer": "-"}
-    for pool in params.pools:
-        for task, short in (("refactor", "Ref"), ("spec", "Spec")):
-            if task in la.index:
-                row[f"{pool}: {short} R@1"] = float(la.loc[task, "recall@1"])
-                row[f"{pool}: {short} MRR"] = float(la.loc[task, "mrr"])
+    row = {"teacher": "TF-IDF identifiers", "layer": "-", "pool": "-"}
+    for c in params.centers:
+        for task, short in TASKS:
+            row[f"{c}: {short} R@1"] = float(la.loc[task, "recall@1"]) if task in la.index and c == "raw" else np.nan
+        row[f"{c}: Hard MRR"] = float(la.loc["hard", "mrr"]) if "hard" in la.index and c == "raw" else np.nan
     rows.append(row)
     for t in params.teachers:
         for l in params.layers:
-            row = {"teacher": t, "layer": l}
             for pool in params.pools:
-                g = a[(a["teacher"] == t) & (a["layer"] == l) & (a["pool"] == pool)].set_index("task")
-                for task, short in (("refactor", "Ref"), ("spec", "Spec")):
-                    row[f"{pool}: {short} R@1"] = float(g.loc[task, "recall@1"]) if task in g.index else np.nan
-                    row[f"{pool}: {short} MRR"] = float(g.loc[task, "mrr"]) if task in g.index else np.nan
-            rows.append(row)
+                row = {"teacher": _label(t, rnd), "layer": l, "pool": pool}
+                for c in params.centers:
+                    g = a[(a["teacher"] == t) & (a["layer"] == l) & (a["pool"] == pool) & (a["center"] == c)] \
+                        .set_index("task")
+                    for task, short in TASKS:
+                        row[f"{c}: {short} R@1"] = float(g.loc[task, "recall@1"]) if task in g.index else np.nan
+                    row[f"{c}: Hard MRR"] = float(g.loc["hard", "mrr"]) if "hard" in g.index else np.nan
+                rows.append(row)
     nq = a.groupby("task")["n_queries"].max().to_dict() if len(a) else {}
-    cap = ("Retrieval of functionally equivalent code (FAISS, cosine). Ref: query = a semantics-preserving "
-           "rewrite, relevant = its original and sibling rewrites; Spec: query = a HumanEval prompt, relevant = "
-           f"its implementation and verified rewrites (queries: {nq.get('refactor', 0)} and {nq.get('spec', 0)}). "
-           "Recall@1 and MRR per teacher, layer and pool; first row: lexical baseline.")
+    cap = ("Retrieval of functionally equivalent code (FAISS, cosine), every cell of the grid, raw and mean-centered "
+           "vectors (centered: minus the gallery's mean vector). Ref: query = a semantics-preserving rewrite, "
+           "relevant = its original and sibling rewrites; Spec: query = a specification (HumanEval prompt with "
+           "neutral function names, or the text of an independently implemented specification), relevant = its "
+           "implementations; Hard: the lexically hard part, query = a rewrite of a closed function with every "
+           "bound identifier renamed, or an independently written implementation, relevant = the rest of its "
+           f"group (queries: {nq.get('refactor', 0)}, {nq.get('spec', 0)} and {nq.get('hard', 0)}). "
+           "First row: TF-IDF over identifiers (no centering); rows marked random init: the untrained control.")
     write_text_atomic(out.table, booktabs(pd.DataFrame(rows), caption=cap, label="tab:exp02-retrieval", digits=2))
-    # figure: recall@k by layer, one panel per teacher, lines = task x pool
-    ks = list(params.ks)
+    # ---- table 2: the headline, hard part, with intervals
+    hrows = []
+    for h in head.itertuples():
+        hrows.append({"teacher": _label(h.teacher, rnd), "best cell": f"{h.layer}/{h.pool}/{h.center}",
+                      "R@1": _ci_text(h.recall1, h.recall1_lo, h.recall1_hi),
+                      "MRR": _ci_text(h.mrr, h.mrr_lo, h.mrr_hi),
+                      "R@1 gain": _ci_text(h.gain_recall1, h.gain_recall1_lo, h.gain_recall1_hi),
+                      "vs": str(h.baseline_recall1).replace("tfidf", "TF-IDF"),
+                      "MRR gain": _ci_text(h.gain_mrr, h.gain_mrr_lo, h.gain_mrr_hi),
+                      "vs ": str(h.baseline_mrr).replace("tfidf", "TF-IDF")})
+    if len(head):
+        h0 = head.iloc[0]
+        hrows.append({"teacher": "TF-IDF identifiers", "best cell": "-",
+                      "R@1": _ci_text(h0.tfidf_recall1, h0.tfidf_recall1_lo, h0.tfidf_recall1_hi),
+                      "MRR": _ci_text(h0.tfidf_mrr, h0.tfidf_mrr_lo, h0.tfidf_mrr_hi),
+                      "R@1 gain": "-", "vs": "-", "MRR gain": "-", "vs ": "-"})
+    n_hard = int(head["n_queries"].iloc[0]) if len(head) else 0
+    cap = (f"Experiment 0.2 headline: the lexically hard part ({n_hard} queries: rewrites of closed functions with "
+           "every identifier they bind renamed, and independently written implementations of the same "
+           "specifications). Per teacher its best cell (layer/pool/center, by MRR on these queries), recall@1 and "
+           f"MRR with {pct} percentile bootstrap intervals over the queries ({r.bootstrap} resamples), and the gain "
+           "over the better of the two baselines (TF-IDF over identifiers, the random-init teacher's best cell) "
+           "with its paired-bootstrap interval. The best cell is chosen on the same queries, which favours it.")
+    write_text_atomic(out.headline_table, booktabs(pd.DataFrame(hrows), caption=cap, label="tab:exp02-headline"))
+    # ---- table 3: recall@1 per query transform, each teacher at its headline cell
+    best = {h.teacher: (h.layer, h.pool, h.center) for h in head.itertuples()}
+    ranks_of = {(c["teacher"], c["layer"], c["pool"], c["center"]): rk for c, rk in cells}
+    methods = [("TF-IDF", lex_ranks)] + [(_label(t, rnd), ranks_of[(t, *best[t])]) for t in params.teachers
+                                          if t in best and (t, *best[t]) in ranks_of]
+    keys = lex_ranks[["task", "origin", "transform"]].drop_duplicates()
+    keys["task"] = pd.Categorical(keys["task"], [t for t, _ in TASKS], ordered=True)
+    keys = keys.sort_values(["task", "origin", "transform"]).astype(str)
+    trows = []
+    for k in keys.itertuples(index=False):
+        row = {"task": k.task, "origin": k.origin, "transform": k.transform}
+        for name, rk in methods:
+            sel = rk[(rk["task"] == k.task) & (rk["origin"] == k.origin) & (rk["transform"] == k.transform)]
+            row["n"] = int(len(sel))
+            row[name] = float((sel["rank"] <= 1).mean()) if len(sel) else np.nan
+        trows.append(row)
+    tt = pd.DataFrame(trows)
+    tt = tt[["task", "origin", "transform", "n"] + [m for m, _ in methods]] if len(tt) else tt
+    cap = ("Recall@1 per query transform (rows) and origin: TF-IDF over identifiers and each teacher at its "
+           "headline cell (its best cell on the hard part). Hard: rename\\_all / combined\\_all rewrites of closed "
+           "functions and the implementations; the refactor task holds every rewrite, the held-out functions' "
+           "rename\\_all / combined\\_all included (not closed: they read module globals and attributes of their "
+           "class, which keep their names).")
+    write_text_atomic(out.transforms_table, booktabs(tt, caption=cap, label="tab:exp02-transforms", digits=2))
+    # ---- figure 1: recall@1 by layer, one panel per teacher
     nT = max(len(params.teachers), 1)
-    fig, axes = figure(FULL_WIDTH, 2.0, ncols=nT, sharey=True, squeeze=False)
+    fig, axes = figure(FULL_WIDTH, 2.2, ncols=nT, sharey=True, squeeze=False)
     x = np.arange(len(params.layers))
+    ls = {"raw": "-", "centered": "--"}
+    rbest = {}
+    for t in rnd:
+        g = a[a["teacher"] == t]
+        for task, _ in TASKS:
+            v = g[g["task"] == task]["recall@1"]
+            if len(v):
+                rbest[task] = max(rbest.get(task, -1.0), float(v.max()))
     for j, t in enumerate(params.teachers):
         ax = axes[0][j]
-        for task, ls in (("refactor", "-"), ("spec", "--")):
-            for pool, mk in zip(params.pools, ("o", "s")):
-                for k, col in zip(ks, ("C0", "C1", "C2", "C3", "C4")):
-                    y = [a[(a["teacher"] == t) & (a["layer"] == l) & (a["pool"] == pool) & (a["task"] == task)]
-                         [f"recall@{k}"].mean() for l in params.layers]
-                    ax.plot(x, y, ls=ls, marker=mk, ms=3, color=col, lw=0.9,
-                            label=f"{task} {pool} R@{k}" if j == 0 else None)
+        for ti, (task, _) in enumerate(TASKS):
+            col = f"C{ti}"
+            for c in params.centers:
+                for pool, mk in zip(params.pools, ("o", "s")):
+                    y = [a[(a["teacher"] == t) & (a["layer"] == l) & (a["pool"] == pool) & (a["center"] == c)
+                           & (a["task"] == task)]["recall@1"].mean() for l in params.layers]
+                    ax.plot(x, y, ls=ls.get(c, ":"), marker=mk, ms=2.5, color=col, lw=0.8,
+                            label=f"{task}, {pool}, {c}" if j == 0 else None)
             if task in la.index:
-                ax.axhline(la.loc[task, f"recall@{ks[-1]}"], ls=ls, color="grey", lw=0.6)
+                ax.axhline(la.loc[task, "recall@1"], ls=":", color=col, lw=0.7,
+                           label=f"{task}: TF-IDF" if j == 0 else None)
+            if task in rbest:
+                ax.axhline(rbest[task], ls="-.", color=col, lw=0.7, alpha=0.7,
+                           label=f"{task}: random init (best)" if j == 0 else None)
         ax.set_xticks(x, params.layers, rotation=30)
-        ax.set_title(t)
+        ax.set_title(_label(t, rnd))
         ax.set_ylim(0, 1.02)
         if j == 0:
-            ax.set_ylabel("recall@k")
-    fig.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=4, frameon=False)
+            ax.set_ylabel("recall@1")
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, -0.05), ncol=4, frameon=False, fontsize=5)
     savefig(fig, out.figure[0].rsplit(".", 1)[0])
+    # ---- figure 2: the hard part with intervals
+    fig, axes = figure(FULL_WIDTH, 0.35 * (len(head) + 1) + 0.8, ncols=2, sharey=True, squeeze=False)
+    names = [_label(h.teacher, rnd) + (f" ({h.layer}/{h.pool}/{h.center})" if h.layer else "")
+             for h in head.itertuples()] + ["TF-IDF identifiers"]
+    yy = np.arange(len(names))[::-1]
+    for k, (m, title) in enumerate((("recall1", "recall@1"), ("mrr", "MRR"))):
+        ax = axes[0][k]
+        vals = list(head[m]) + ([float(head[f"tfidf_{m}"].iloc[0])] if len(head) else [np.nan])
+        lo = list(head[f"{m}_lo"]) + ([float(head[f"tfidf_{m}_lo"].iloc[0])] if len(head) else [np.nan])
+        hi = list(head[f"{m}_hi"]) + ([float(head[f"tfidf_{m}_hi"].iloc[0])] if len(head) else [np.nan])
+        v, lo, hi = (np.asarray(z, dtype=float) for z in (vals, lo, hi))
+        err = np.vstack([np.nan_to_num(v - lo), np.nan_to_num(hi - v)])
+        colors = ["grey" if i == len(v) - 1 else ("C3" if head["teacher"].iloc[i] in rnd else "C0")
+                  for i in range(len(v))]
+        ax.barh(yy, v, xerr=err, color=colors, alpha=0.8, capsize=2, error_kw={"lw": 0.7})
+        ax.set_yticks(yy, names)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(f"{title}, hard part ({n_hard} queries)")
+    savefig(fig, out.hard_figure[0].rsplit(".", 1)[0])
 
 
 def best_retrieval(df: pd.DataFrame) -> pd.DataFrame:
-    """Per teacher: the (layer, pool) with the highest mean MRR over both tasks."""
-    a = df[(df["origin"] == "all") & (df["method"] == "latent")]
-    m = a.groupby(["teacher", "layer", "pool"], as_index=False)["mrr"].mean()
-    m = m.sort_values(["teacher", "mrr"], ascending=[True, False])
+    """Per teacher: the (layer, pool, center) with the highest mean MRR over the tasks."""
+    a = _agg(df[(df["origin"] == "all") & (df["method"] == "latent")])
+    keys = ["teacher", "layer", "pool"] + (["center"] if "center" in a.columns else [])
+    m = a.groupby(keys, as_index=False)["mrr"].mean()
+    m = m.sort_values(["teacher", "mrr"], ascending=[True, False], kind="stable")
     return m.groupby("teacher", sort=False).head(1).reset_index(drop=True)
 
 
 def retrieval_report(teacher, latents, items_path, cells, out_path, n_queries: int, seed: int) -> None:
     from . import grid
-    from .retrieval import bench_tasks, read_items, search
+    from .retrieval import bench_tasks, center_vectors, read_items, search
 
     df = _cat(list(cells))
     best = best_retrieval(df).iloc[0]
+    center = str(best.get("center", "raw"))
     items = read_items(items_path)
-    V = grid.bench_vectors(list(latents), best["layer"], best["pool"])
     tasks = bench_tasks(items)
+    gal_rows = next(iter(tasks.values()))["gallery"]
+    V = center_vectors(grid.bench_vectors(list(latents), best["layer"], best["pool"]), gal_rows, center)
     rng = np.random.default_rng(seed)
     lines = [f"# Retrieval report: teacher `{teacher}`", "",
-             f"Best cell (highest mean MRR over both tasks): layer `{best['layer']}`, pool `{best['pool']}` "
-             f"(mean MRR {best['mrr']:.3f}). Gallery: {len(tasks['refactor']['gallery'])} code items "
-             "(originals, rewrites, distractors). Neighbours marked **relevant** are functionally equivalent "
-             "to the query by construction. A fixed seeded sample of queries per task.", ""]
+             f"Best cell (highest mean MRR over the tasks): layer `{best['layer']}`, pool `{best['pool']}`, "
+             f"center `{center}` (mean MRR {best['mrr']:.3f}). Gallery: {len(gal_rows)} code items "
+             "(originals, rewrites, implementations, distractors). Neighbours marked **relevant** are functionally "
+             "equivalent to the query by construction. A fixed seeded sample of queries per task.", ""]
     for task, t in tasks.items():
         if len(t["queries"]) == 0:
             continue
@@ -386,14 +533,36 @@ def phase0_macros(inp, out_path, main_mask: str) -> None:
         v[f"PzeroRetrBest{T}Layer"] = str(r.layer).replace("_", " ")
         v[f"PzeroRetrBest{T}Pool"] = r.pool
         v[f"PzeroRetrBest{T}MRR"] = float(r.mrr)
-        g = lat[(lat["teacher"] == r.teacher) & (lat["layer"] == r.layer) & (lat["pool"] == r.pool)
-                & (lat["origin"] == "all")].set_index("task")
+        v[f"PzeroRetrBest{T}Center"] = str(getattr(r, "center", "raw"))
+        g = _agg(lat[(lat["teacher"] == r.teacher) & (lat["layer"] == r.layer) & (lat["pool"] == r.pool)
+                     & (lat["origin"] == "all")])
+        if "center" in g.columns:
+            g = g[g["center"] == getattr(r, "center", "raw")]
+        g = g.set_index("task")
         for task in g.index:
             v[f"PzeroRetrBest{T}{_texname(task)}RecallOne"] = float(g.loc[task, "recall@1"])
-    lex = ret[(ret["method"] == "lexical") & (ret["origin"] == "all")].set_index("task")
+    lex = _agg(ret[(ret["method"] == "lexical") & (ret["origin"] == "all")]).set_index("task")
     for task in lex.index:
         v[f"PzeroRetrLexical{_texname(task)}MRR"] = float(lex.loc[task, "mrr"])
         v[f"PzeroRetrLexical{_texname(task)}RecallOne"] = float(lex.loc[task, "recall@1"])
+    head = pd.read_csv(inp.headline) if getattr(inp, "headline", None) else pd.DataFrame()
+    for h in head.itertuples():
+        T = _texname(h.teacher)
+        for m, M in (("recall1", "RecallOne"), ("mrr", "MRR")):
+            v[f"PzeroHard{T}{M}"] = float(getattr(h, m))
+            v[f"PzeroHard{T}{M}Lo"] = float(getattr(h, f"{m}_lo"))
+            v[f"PzeroHard{T}{M}Hi"] = float(getattr(h, f"{m}_hi"))
+            v[f"PzeroHard{T}{M}Gain"] = float(getattr(h, f"gain_{m}"))
+            v[f"PzeroHard{T}{M}GainLo"] = float(getattr(h, f"gain_{m}_lo"))
+            v[f"PzeroHard{T}{M}GainHi"] = float(getattr(h, f"gain_{m}_hi"))
+            v[f"PzeroHard{T}{M}Baseline"] = str(getattr(h, f"baseline_{m}")).replace("tfidf", "TF-IDF")
+    if len(head):
+        h0 = head.iloc[0]
+        v["PzeroHardQueries"] = int(h0["n_queries"])
+        v["PzeroHardTfidfRecallOne"] = float(h0["tfidf_recall1"])
+        v["PzeroHardTfidfRecallOneLo"] = float(h0["tfidf_recall1_lo"])
+        v["PzeroHardTfidfRecallOneHi"] = float(h0["tfidf_recall1_hi"])
+        v["PzeroHardTfidfMRR"] = float(h0["tfidf_mrr"])
     pr = pd.read_csv(inp.probes)
     if "score" not in pr:
         pr["score"] = probe_score(pr)
@@ -436,4 +605,9 @@ def phase0_macros(inp, out_path, main_mask: str) -> None:
     v["PzeroBenchHeldoutFunctions"] = int(rep.get("heldout_originals", 0))
     v["PzeroBenchHeldoutRewrites"] = int(sum(rep.get("heldout", {}).values()))
     v["PzeroBenchDistractors"] = int(rep.get("distractors", 0))
+    imp = rep.get("implementations", {}) or {}
+    v["PzeroBenchImplSpecs"] = int(imp.get("specs", 0))
+    v["PzeroBenchImplKept"] = int(imp.get("kept", 0))
+    v["PzeroBenchImplDropped"] = int(imp.get("dropped", 0))
+    v["PzeroBenchHardItems"] = int(rep.get("hard_items", 0))
     write_macros(v, out_path)

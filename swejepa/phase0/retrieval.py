@@ -8,6 +8,13 @@ Definitions (per query, averaged over queries):
   * ``recall@k``: 1 if at least one relevant gallery item is among the top k, else 0
     (the "hit rate" of code search; with a single relevant item it is ordinary recall@k);
   * ``mrr``: 1 / rank of the first relevant item (0 when none is within ``depth``).
+
+The benchmark is scored from *per-query ranks* (:func:`bench_ranks`: the rank of the first
+relevant gallery item of every query), from which :func:`rank_metrics` gives recall@k and
+MRR per task and origin (and per query transform), with percentile bootstrap intervals
+over queries (:mod:`swejepa.phase0.bootstrap`). ``center="centered"`` subtracts the
+gallery's mean vector from every vector first (the mean direction that anisotropic
+representations share carries no information about which item is which).
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..settings import RetrievalSettings
+from ..settings import CENTERS, RetrievalSettings
+from .bootstrap import percentile_interval, resample_indices
 
 DEFAULT = RetrievalSettings()
 
@@ -149,7 +157,7 @@ def bench_tasks(items: pd.DataFrame) -> dict:
         implementation); relevant = the other code items of its group; itself excluded.
         The task is left out when no item is hard (e.g. items without a ``hard`` column).
     Returns ``{task: {"queries": rows, "gallery": rows, "relevant": [set(gallery pos)],
-    "exclude": [gallery pos | None], "origin": [...]}}``."""
+    "exclude": [gallery pos | None], "origin": [...], "transform": [...]}}``."""
     items = items.reset_index(drop=True)
     gal_rows = np.nonzero(items["role"].isin(CODE_ROLES).to_numpy())[0]
     pos_of = {int(r): p for p, r in enumerate(gal_rows)}
@@ -172,56 +180,145 @@ def bench_tasks(items: pd.DataFrame) -> dict:
             rel.append({p for p in group if p != own})
             exc.append(own)
             origin.append(items.at[r, "origin"])
+        transform = items["transform"].to_numpy()[q_rows] if "transform" in items else np.full(len(q_rows), "-")
         tasks[task] = {"queries": q_rows, "gallery": gal_rows, "relevant": rel,
-                       "exclude": None if task == "spec" else exc, "origin": np.array(origin)}
+                       "exclude": None if task == "spec" else exc, "origin": np.array(origin),
+                       "transform": np.asarray(transform, dtype=object)}
     return tasks
 
 
-def _task_rows(task: str, t: dict, ranking_fn, ks) -> list[dict]:
-    rows = []
-    rel = t["relevant"]
-    ok = np.array([len(r) > 0 for r in rel], dtype=bool)
-    subsets = [("all", ok)] + [(o, ok & (t["origin"] == o)) for o in sorted(set(t["origin"]))]
-    if len(t["queries"]) == 0:
-        return [{"task": task, "origin": "all", **metrics_from_ranking(np.zeros((0, 0)), [], ks)}]
-    ids = ranking_fn(t)
-    for name, m in subsets:
-        sel = np.nonzero(m)[0]
-        rows.append({"task": task, "origin": name,
-                     **metrics_from_ranking(ids[sel], [rel[i] for i in sel], ks)})
-    return rows
+def first_relevant_ranks(ids: np.ndarray, relevant: Sequence[set[int]]) -> np.ndarray:
+    """1-based rank of the first relevant id per row of ``ids`` (inf when none is ranked)."""
+    first = np.full(len(relevant), np.inf)
+    for r, rel in enumerate(relevant):
+        hits = np.nonzero(np.isin(ids[r], list(rel)))[0] if rel else []
+        if len(hits):
+            first[r] = hits[0] + 1
+    return first
 
 
-def bench_metrics(items: pd.DataFrame, vectors: np.ndarray, spec: RetrievalSettings = DEFAULT) -> pd.DataFrame:
-    """Metrics of both benchmark tasks for one set of item vectors (row i = item row i),
-    at ``spec.ks`` with ``spec``'s index.
+def center_vectors(vectors: np.ndarray, gallery_rows, center: str) -> np.ndarray:
+    """``vectors`` (``raw``) or ``vectors`` minus the mean of the gallery rows (``centered``)."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if center == "raw":
+        return v
+    if center != "centered":
+        raise ValueError(f"center must be one of {CENTERS}, got {center!r}")
+    return v - v[np.asarray(gallery_rows)].mean(axis=0, keepdims=True)
 
-    Returns one row per (task, origin subset) with ``recall@k``, ``mrr``, ``n_queries``."""
+
+def _ranks_frame(items: pd.DataFrame, tasks: dict, ranking_fn) -> pd.DataFrame:
+    """One row per query with at least one relevant item: task, item_id, origin, transform, rank."""
+    frames = []
+    for task, t in tasks.items():
+        ok = np.array([len(r) > 0 for r in t["relevant"]], dtype=bool)
+        if not ok.any():
+            continue
+        ids = ranking_fn(task, t)
+        ranks = first_relevant_ranks(ids, t["relevant"])
+        q = t["queries"][ok]
+        frames.append(pd.DataFrame({"task": task, "item_id": items["item_id"].to_numpy()[q],
+                                    "origin": t["origin"][ok], "transform": t["transform"][ok],
+                                    "rank": ranks[ok]}))
+    cols = ["task", "item_id", "origin", "transform", "rank"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def bench_ranks(items: pd.DataFrame, vectors: np.ndarray, spec: RetrievalSettings = DEFAULT,
+                center: str = CENTERS[0]) -> pd.DataFrame:
+    """Per-query first-relevant ranks of every benchmark task for one set of item vectors
+    (row i = item row i), the whole gallery ranked (FAISS, ``spec``'s index), vectors
+    ``center``-ed first (:func:`center_vectors`)."""
+    items = items.reset_index(drop=True)
     vectors = np.asarray(vectors, dtype=np.float32)
     if len(vectors) != len(items):
         raise ValueError(f"{len(vectors)} vectors for {len(items)} bench items")
     tasks = bench_tasks(items)
-    rows = []
-    for task, t in tasks.items():
-        gal = vectors[t["gallery"]]
+    if not tasks:
+        return _ranks_frame(items, tasks, None)
+    V = center_vectors(vectors, next(iter(tasks.values()))["gallery"], center)
 
-        def rank(t=t, gal=gal):
-            _, ids = search(vectors[t["queries"]], gal, len(gal), exclude=t["exclude"], spec=spec)
-            return ids
-        rows += _task_rows(task, t, rank, spec.ks)
-    return pd.DataFrame(rows)
+    def rank(task, t):
+        gal = V[t["gallery"]]
+        _, ids = search(V[t["queries"]], gal, len(gal), exclude=t["exclude"], spec=spec)
+        return ids
+    return _ranks_frame(items, tasks, rank)
+
+
+def bench_ranks_from_scores(items: pd.DataFrame, score_fn) -> pd.DataFrame:
+    """Like :func:`bench_ranks` for a method that scores (query rows, gallery rows) itself,
+    e.g. the lexical baseline: ``score_fn(q_rows, g_rows) -> [n_q, n_g]`` dense scores."""
+    items = items.reset_index(drop=True)
+
+    def rank(task, t):
+        return scores_ranking(score_fn(t["queries"], t["gallery"]), exclude=t["exclude"])
+    return _ranks_frame(items, bench_tasks(items), rank)
+
+
+def _metric_row(ranks: np.ndarray, ks, n_boot: int, seed: int, level: float) -> dict:
+    n = len(ranks)
+    out = {}
+    hit = {k: (ranks <= k).astype(np.float64) for k in ks}
+    rr = np.where(np.isfinite(ranks), 1.0 / ranks, 0.0)
+    for k in ks:
+        out[f"recall@{k}"] = float(hit[k].mean()) if n else float("nan")
+    out["mrr"] = float(rr.mean()) if n else float("nan")
+    out["n_queries"] = int(n)
+    if n_boot > 0:
+        idx = resample_indices(n, n_boot, seed)
+        for name, v in (("recall@1", hit.get(1)), ("mrr", rr)):
+            if v is None:
+                continue
+            lo, hi = percentile_interval(v[idx].mean(axis=1), level) if n else (float("nan"),) * 2
+            out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
+    return out
+
+
+def rank_metrics(ranks: pd.DataFrame, ks, *, by_transform: bool = False, n_boot: int = 0, seed: int = 0,
+                 level: float | None = None) -> pd.DataFrame:
+    """recall@k, MRR and ``n_queries`` from :func:`bench_ranks` rows, per task and origin
+    subset (``origin`` ``all`` or one origin). With ``by_transform`` also per query
+    transform (column ``transform``; ``all`` on the origin rows). With ``n_boot`` > 0:
+    ``recall@1_lo/_hi`` and ``mrr_lo/_hi``, percentile bootstrap intervals at ``level``
+    over the queries of each row."""
+    ks = tuple(ks)
+    if n_boot > 0 and level is None:
+        raise ValueError("rank_metrics: an interval level is needed with n_boot > 0 (retrieval.ci_level)")
+    rows = []
+    for task in dict.fromkeys(ranks["task"]):
+        d = ranks[ranks["task"] == task]
+        r = d["rank"].to_numpy(np.float64)
+        subsets = [("all", "all", np.ones(len(d), bool))]
+        subsets += [(o, "all", (d["origin"] == o).to_numpy()) for o in sorted(set(d["origin"]))]
+        if by_transform:
+            for t in sorted(set(d["transform"])):
+                tm = (d["transform"] == t).to_numpy()
+                subsets.append(("all", t, tm))
+                origins = sorted(set(d.loc[tm, "origin"]))
+                if len(origins) > 1:
+                    subsets += [(o, t, tm & (d["origin"] == o).to_numpy()) for o in origins]
+        for origin, transform, m in subsets:
+            row = {"task": task, "origin": origin}
+            if by_transform:
+                row["transform"] = transform
+            rows.append({**row, **_metric_row(r[m], ks, n_boot, seed, level)})
+    cols = ["task", "origin"] + (["transform"] if by_transform else [])
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=cols + [f"recall@{k}" for k in ks] + ["mrr",
+                                                                                                       "n_queries"])
+
+
+def bench_metrics(items: pd.DataFrame, vectors: np.ndarray, spec: RetrievalSettings = DEFAULT) -> pd.DataFrame:
+    """Metrics of the benchmark tasks for one set of item vectors (row i = item row i),
+    at ``spec.ks`` with ``spec``'s index (raw vectors, no intervals).
+
+    Returns one row per (task, origin subset) with ``recall@k``, ``mrr``, ``n_queries``."""
+    return rank_metrics(bench_ranks(items, vectors, spec), spec.ks)
 
 
 def bench_metrics_from_scores(items: pd.DataFrame, score_fn, ks) -> pd.DataFrame:
     """Like :func:`bench_metrics` for a method that scores (query rows, gallery rows) itself,
     e.g. the lexical baseline: ``score_fn(q_rows, g_rows) -> [n_q, n_g]`` dense scores."""
-    tasks = bench_tasks(items)
-    rows = []
-    for task, t in tasks.items():
-        def rank(t=t):
-            return scores_ranking(score_fn(t["queries"], t["gallery"]), exclude=t["exclude"])
-        rows += _task_rows(task, t, rank, ks)
-    return pd.DataFrame(rows)
+    return rank_metrics(bench_ranks_from_scores(items, score_fn), ks)
 
 
 def read_items(path) -> pd.DataFrame:

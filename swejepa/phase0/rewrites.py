@@ -20,6 +20,26 @@ Transforms (``TRANSFORMS``):
   strip_docs    remove docstrings and type hints (comments go with unparse)
   reorder       swap adjacent independent assignments with side-effect-free values
   combined      all of the above in sequence (rename last)
+  rename_all    the lexically hard rewrite: docstrings and type hints removed, then EVERY
+                identifier the snippet's functions bind renamed to a meaningless name
+                (``v4821``, functions ``f…``, classes ``c…``): the functions' own names,
+                parameters (keyword-only, ``*args``/``**kwargs``, ``self``), locals, nested
+                ``def``/``class`` names, lambda parameters, comprehension targets,
+                ``except … as`` names, import aliases, ``match`` captures; call sites inside
+                the snippet follow (keyword arguments passed by name to a renamed function,
+                ``self.<own name>``). Not renamed: attributes, callees and globals bound
+                outside the snippet, builtins, dunder names (``__init__`` is protocol, not a
+                choice of the author), class attributes. Names are drawn at random (seeded by
+                the text) from a large space, so that two hard rewrites of one function share
+                no invented name either. Module-level ``typing`` imports left unused by the
+                stripped hints are dropped. Returns None for snippets whose names are read
+                dynamically (``locals``, ``vars``, ``eval``, ``exec``, ``globals``) or that use
+                ``from … import *``.
+  combined_all  strip_docs, invert_if, comp_to_loop, for_to_while, reorder, then rename_all
+
+``rename_all`` and ``combined_all`` are the *hard* transforms (``HARD_TRANSFORMS``): their
+items are flagged ``hard`` in the benchmark (no identifier of the original survives, so
+identifier overlap cannot find the original).
 """
 
 from __future__ import annotations
@@ -603,6 +623,174 @@ def reorder(src: str, seed: int = 0) -> str | None:
     return _finish(tree, new)
 
 
+# --------------------------------------------------------------------------- rename_all
+
+DYNAMIC_NAMES = {"locals", "vars", "eval", "exec", "globals"}
+NAME_SPACE = 10_000  # invented names: prefix + a number below this
+
+
+def _is_dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
+def _strip_hints_and_docs(tree: ast.Module) -> ast.Module:
+    new = _StripDocs().visit(tree)
+    for n in ast.walk(new):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.While,
+                          ast.With, ast.Try)) and hasattr(n, "body") and not n.body:
+            n.body = [ast.Pass()]
+    return new
+
+
+def _drop_unused_typing_imports(tree: ast.Module) -> None:
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | \
+        {n.value.id for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+    body = []
+    for s in tree.body:
+        if isinstance(s, ast.ImportFrom) and s.module == "typing":
+            s.names = [a for a in s.names if (a.asname or a.name) in used]
+            if not s.names:
+                continue
+        elif isinstance(s, ast.Import) and all(a.name == "typing" and a.asname is None for a in s.names):
+            if "typing" not in used:
+                continue
+        body.append(s)
+    tree.body = body or [ast.Pass()]
+
+
+def rename_all_map(src: str, seed: int = 0) -> tuple[str, dict[str, str]] | None:
+    """``rename_all`` and the renaming of the snippet's top-level ``def`` names
+    (``{old: new}``; the sandbox binds the old names to the new functions when it runs a
+    problem's tests). None when the transform does not apply."""
+    import builtins
+
+    from .scopes import Analysis
+
+    tree = _parse(src)
+    new = _strip_hints_and_docs(copy.deepcopy(tree))
+    _drop_unused_typing_imports(new)
+    a = Analysis(new)
+    if a.star_import or any(isinstance(n, ast.Name) and n.id in DYNAMIC_NAMES for n in ast.walk(new)):
+        return None
+    taken = _names(new) | set(dir(builtins)) | {n.attr for n in ast.walk(new) if isinstance(n, ast.Attribute)}
+    rng = random.Random(f"rename_all:{seed}:{src}")
+
+    def fresh(prefix):
+        while True:
+            name = f"{prefix}{rng.randrange(10, NAME_SPACE)}"
+            if name not in taken:
+                taken.add(name)
+                return name
+
+    # 1. the bindings to rename: (scope, name) -> new name
+    mapping: dict[tuple[int, str], str] = {}
+    for sc in a.scopes:
+        for name, sites in sorted(sc.sites.items()):
+            if _is_dunder(name) or name in sc.globals or name in sc.nonlocals:
+                continue
+            if any(isinstance(x, ast.alias) and x.asname is None and "." in x.name for x in sites):
+                continue  # `import a.b` binds `a`; `import a.b as v` would bind a.b instead
+            is_def = any(isinstance(x, _FUNCS) for x in sites)
+            if sc.kind == "class" or (sc.kind == "module" and not is_def):
+                continue  # class attributes; module-level names other than the snippet's defs
+            prefix = "f" if is_def else "c" if any(isinstance(x, ast.ClassDef) for x in sites) else "v"
+            mapping[(id(sc), name)] = fresh(prefix)
+    if not mapping:
+        return None
+    # 2. parameter renames per function, and the unique def/class behind a binding
+    params: dict[int, dict[str, str]] = {}
+    for sc in a.scopes:
+        if sc.kind in ("function", "lambda"):
+            fn = sc.node
+            params[id(fn)] = {x.arg: mapping[(id(sc), x.arg)] for x in fn.args.args + fn.args.kwonlyargs
+                              if (id(sc), x.arg) in mapping}
+    lambda_of = {id(n.targets[0]): n.value for n in ast.walk(new) if isinstance(n, ast.Assign)
+                 and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name) and isinstance(n.value, ast.Lambda)}
+    def_of: dict[tuple[int, str], ast.AST] = {}
+    for sc in a.scopes:
+        for name, sites in sc.sites.items():
+            if len(sites) == 1 and isinstance(sites[0], _FUNCS + (ast.ClassDef,)):
+                def_of[(id(sc), name)] = sites[0]
+            elif len(sites) == 1 and id(sites[0]) in lambda_of:   # f = lambda ...: ...
+                def_of[(id(sc), name)] = lambda_of[id(sites[0])]
+
+    def callee_params(binding, name) -> dict:
+        node = def_of.get((id(binding), name)) if binding is not None else None
+        if isinstance(node, ast.ClassDef):
+            node = next((b for b in node.body if isinstance(b, _FUNCS) and b.name == "__init__"), None)
+        return params.get(id(node), {}) if node is not None else {}
+
+    # 3. `self.<own name>` in the snippet's top-level methods: (scope of self, own name) -> def
+    occ_of = {id(oc.node): oc for oc in a.occurrences if isinstance(oc.node, ast.Name)}
+    own: dict[tuple[int, str], ast.AST] = {}
+    for fn in new.body:
+        if isinstance(fn, _FUNCS) and fn.args.args and fn.args.args[0].arg in ("self", "cls") \
+                and (id(a.module), fn.name) in mapping:
+            own[(id(a.scope_of_node[id(fn)]), fn.args.args[0].arg)] = fn
+
+    def own_def(name_node, attr):
+        oc = occ_of.get(id(name_node))
+        if oc is None or oc.binding is None:
+            return None
+        fn = own.get((id(oc.binding), oc.name))
+        return fn if fn is not None and fn.name == attr else None
+
+    changes: list[tuple] = []
+    for n in ast.walk(new):
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
+            fn = own_def(n.value, n.attr)
+            if fn is not None:
+                changes.append((n, "attr", mapping[(id(a.module), fn.name)]))
+        if isinstance(n, ast.Call) and n.keywords:
+            f, pm = n.func, {}
+            if isinstance(f, ast.Name) and id(f) in occ_of:
+                pm = callee_params(occ_of[id(f)].binding, f.id)
+            elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+                fn = own_def(f.value, f.attr)
+                pm = params.get(id(fn), {}) if fn is not None else {}
+            changes += [(k, "arg", pm[k.arg]) for k in n.keywords if k.arg is not None and k.arg in pm]
+    # 4. every occurrence whose binding is renamed
+    top_names = [fn.name for fn in new.body if isinstance(fn, _FUNCS)]
+    for oc in a.occurrences:
+        key = (id(oc.binding), oc.name) if oc.binding is not None else None
+        if key not in mapping:
+            continue
+        if oc.index is not None:
+            getattr(oc.node, oc.attr)[oc.index] = mapping[key]
+        elif isinstance(oc.node, ast.alias) and oc.attr == "name":
+            oc.node.asname = mapping[key]     # `import re` -> `import re as v12`
+        else:
+            setattr(oc.node, oc.attr, mapping[key])
+    for obj, attr, value in changes:
+        setattr(obj, attr, value)
+    top_map = {old: fn.name for old, fn in zip(top_names, [f for f in new.body if isinstance(f, _FUNCS)])
+               if old != fn.name}
+    out = _finish(tree, new)
+    return None if out is None else (out, top_map)
+
+
+def rename_all(src: str, seed: int = 0) -> str | None:
+    r = rename_all_map(src, seed)
+    return None if r is None else r[0]
+
+
+def combined_all(src: str, seed: int = 0) -> str | None:
+    out = src
+    for f in (strip_docs, invert_if, comp_to_loop, for_to_while, reorder):
+        r = f(out, seed)
+        if r is not None:
+            out = r
+    return rename_all(out, seed)
+
+
+def top_level_renames(original: str, rewritten: str) -> dict[str, str]:
+    """``{old: new}`` names of the top-level ``def``s, matched in order (no transform
+    reorders top-level definitions)."""
+    a = [n.name for n in ast.parse(original).body if isinstance(n, _FUNCS)]
+    b = [n.name for n in ast.parse(rewritten).body if isinstance(n, _FUNCS)]
+    return {x: y for x, y in zip(a, b) if x != y}
+
+
 # --------------------------------------------------------------------------- all
 
 def combined(src: str, seed: int = 0) -> str | None:
@@ -624,7 +812,10 @@ TRANSFORMS: dict[str, Callable[[str, int], str | None]] = {
     "strip_docs": strip_docs,
     "reorder": reorder,
     "combined": combined,
+    "rename_all": rename_all,
+    "combined_all": combined_all,
 }
+HARD_TRANSFORMS = ("rename_all", "combined_all")
 
 
 def rewrite_all(src: str, transforms=None, seed: int = 0) -> dict[str, str]:

@@ -14,6 +14,16 @@ QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 HIST_BINS = np.linspace(-1.0, 1.0, 81)
 
 
+def center_rows(X: np.ndarray, center: str) -> np.ndarray:
+    """``X`` (``raw``) or ``X`` minus its mean row (``centered``: the anisotropy view)."""
+    X = np.asarray(X)
+    if center == "raw" or len(X) == 0:
+        return X
+    if center != "centered":
+        raise ValueError(f"center must be raw or centered, got {center!r}")
+    return X - X.mean(axis=0, keepdims=True)
+
+
 def sample_rows(n: int, max_n: int | None, seed: int = 0) -> np.ndarray:
     """Sorted seeded subset of ``range(n)`` of size ``min(n, max_n)``."""
     if max_n is None or n <= max_n:
@@ -74,33 +84,6 @@ def cosine_stats(X: np.ndarray, threshold: float = 0.9) -> dict:
     out["frac_above_0.9" if threshold == 0.9 else f"frac_above_{threshold}"] = float((c > threshold).mean())
     out.update(spectrum_stats(X))
     return out
-
-
-def cos_mean_ci(X: np.ndarray, resamples: int, level: float, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean pairwise cosine over distinct pairs, resampling the
-    vectors (regions) with replacement; a pair of two draws of the same vector is not a pair
-    (so each replicate is the mean over the distinct-vector pairs, weighted by their counts):
-    with counts ``w``, ``(|w Z|^2 - sum w_i^2 |z_i|^2) / ((sum w)^2 - sum w_i^2)``."""
-    from swejepa.uncertainty import percentile_ci, resample_indices
-
-    X = np.asarray(X, dtype=np.float64)
-    n = len(X)
-    if n < 3:
-        return float("nan"), float("nan")
-    nrm = np.linalg.norm(X, axis=1, keepdims=True)
-    Z = np.divide(X, nrm, out=np.zeros_like(X), where=nrm > 0)
-    diag = (Z * Z).sum(1)
-    idx = resample_indices(n, resamples, seed)
-    reps = np.empty(len(idx))
-    for a in range(0, len(idx), 256):
-        W = np.stack([np.bincount(r, minlength=n) for r in idx[a:a + 256]]).astype(np.float64)
-        T = W @ Z
-        w2 = W * W
-        num = (T * T).sum(1) - w2 @ diag
-        den = float(n) ** 2 - w2.sum(1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            reps[a:a + 256] = np.where(den > 0, num / den, np.nan)
-    return percentile_ci(reps, level)
 
 
 def cosine_histogram(X: np.ndarray, bins=HIST_BINS) -> np.ndarray:
