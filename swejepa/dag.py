@@ -443,11 +443,16 @@ class Plan:
 
     @property
     def paper_sources(self) -> list[str]:
-        from .paper import OTHER, SECTION_KEYS
+        from .paper import GENERATED_KEYS
 
         lay = self.layout
         return [lay.paper_generated("macros.tex"), lay.paper_generated("provenance.tex"),
-                lay.paper_generated("sources.tex"), *[lay.paper_section(k) for k in SECTION_KEYS + [OTHER.key]]]
+                lay.paper_generated("sources.tex"), *[lay.paper_section(k) for k in GENERATED_KEYS]]
+
+    @property
+    def verdicts_csv(self) -> list[str]:
+        """The verdicts the paper's generated words are written from (rule paper_verdicts)."""
+        return [self.layout.paper("verdicts.csv")]
 
     @property
     def report_dirs(self) -> list[str]:
@@ -457,7 +462,8 @@ class Plan:
     def targets(self) -> list[str]:
         out = self.stage_targets + self.paper_sources + self.report_dirs
         if self.settings.paper.pdf:
-            out += [self.layout.paper("main.pdf"), self.layout.paper("referenced_files.json")]
+            out += [self.layout.paper("main.pdf"), self.layout.paper("referenced_files.json"),
+                    self.layout.paper("layout_check.json")]
         return out
 
 
