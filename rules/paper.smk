@@ -18,7 +18,7 @@
 import shlex as _shlex
 from swejepa import paper as _paper
 
-PAPER_SECTIONS = _paper.SECTION_KEYS + [_paper.OTHER.key]
+PAPER_SECTIONS = _paper.GENERATED_KEYS
 PAPER_GIT = _paper.git_info(workflow.basedir)
 
 
@@ -58,7 +58,6 @@ rule paper_verdicts:
     output:
         csv=LAYOUT.verdicts(),
         detail=LAYOUT.verdicts_detail(),
-        tex=LAYOUT.verdicts_tex(),
         macros=LAYOUT.macros("verdicts"),
     params:
         verdicts=SETTINGS.verdicts.to_dict(),
@@ -110,6 +109,9 @@ rule paper_generated:
         figures=PLAN.figures,
         macros=PLAN.macros,
         defaults=os.path.join(workflow.basedir, "paper", "macro-defaults.tex"),
+        # The seed's criteria as verdicts, for the results-at-a-glance table and the
+        # sentences that open each section (swejepa/glance.py).
+        verdicts=PLAN.verdicts_csv,
     output:
         macros=LAYOUT.paper_generated("macros.tex"),
         sections=[LAYOUT.paper_section(k) for k in PAPER_SECTIONS],
@@ -179,14 +181,20 @@ rule paper_pdf:
 
 rule paper_check:
     """Every file main.tex pulls in exists (with its hash), and which prose macros
-    printed their n/a default."""
+    printed their n/a default; the PDF as a reader sees it (swejepa/pdfcheck.py), with
+    contact sheets of every page."""
     input:
         pdf=LAYOUT.paper("main.pdf"),
         main=os.path.join(workflow.basedir, "paper", "main.tex"),
         macros=LAYOUT.paper_generated("macros.tex"),
         provenance=LAYOUT.paper_generated("provenance.tex"),
     output:
-        LAYOUT.paper("referenced_files.json"),
+        refs=LAYOUT.paper("referenced_files.json"),
+        layout=LAYOUT.paper("layout_check.json"),
+        contact=directory(LAYOUT.paper("contact")),
+    params:
+        latex_log=LAYOUT.paper("build", "main.log"),
+        experiments=[s.number for s in _paper.SECTIONS],
     log:
         LAYOUT.log("paper_check"),
     benchmark:

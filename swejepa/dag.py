@@ -25,6 +25,8 @@ FLIPS = {
     "predictor": ("model", {"transformer": "mlp", "mlp": "transformer"}),
 }
 CONTRASTIVE_ON = 0.1  # weight of the `contrastive-on` variant when the design has it off
+# Options of the collapse ablation (student.ablation.collapse): variant names start with them.
+COLLAPSE_OPTIONS = ("loss", "target_norm", "max_len", "lr")
 
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
 
@@ -202,7 +204,27 @@ class Plan:
         on = st.train.contrastive_weight > 0
         out["contrastive-off" if on else "contrastive-on"] = ("train", "contrastive_weight",
                                                               0.0 if on else CONTRASTIVE_ON)
+        ab = st.ablation
+        if ab.collapse:  # the collapse ablation (issue 16.6): what makes the representations collapse
+            for loss in ab.collapse_losses:
+                if loss != st.train.loss:
+                    out[f"loss-{loss}"] = ("train", "loss", loss)
+            norm = {"layernorm": "none", "none": "layernorm"}[st.target_norm]
+            out[f"target_norm-{norm}"] = (None, "target_norm", norm)
+            max_len = max(8, int(round(st.max_len * ab.max_len_factor)))
+            if max_len != st.max_len:
+                out[f"max_len-{max_len}"] = (None, "max_len", max_len)
+            lr = float(f"{st.train.lr * ab.lr_factor:.3g}")
+            if lr != st.train.lr:
+                out[f"lr-{lr:g}"] = ("train", "lr", lr)
         return out
+
+    def variant_kind(self, variant: str) -> str:
+        """``main``, ``design`` (the seed's three questions + the anti-collapse term) or
+        ``collapse`` (the collapse ablation)."""
+        if variant == "main":
+            return "main"
+        return "collapse" if variant.split("-", 1)[0] in COLLAPSE_OPTIONS else "design"
 
     @property
     def ablation_teacher(self) -> str | None:
@@ -494,11 +516,17 @@ class Plan:
 
     @property
     def paper_sources(self) -> list[str]:
-        from .paper import OTHER, SECTION_KEYS
+        from .paper import GENERATED_KEYS
 
         lay = self.layout
-        return [lay.paper_generated("macros.tex"), lay.paper_generated("provenance.tex"), lay.verdicts_tex(),
-                lay.paper_generated("sources.tex"), *[lay.paper_section(k) for k in SECTION_KEYS + [OTHER.key]]]
+        return [lay.paper_generated("macros.tex"), lay.paper_generated("provenance.tex"),
+                lay.paper_generated("sources.tex"), *[lay.paper_section(k) for k in GENERATED_KEYS]]
+
+    @property
+    def verdicts_csv(self) -> list[str]:
+        """The verdicts (with their success side and reason) the paper's generated words are
+        written from (rule paper_verdicts)."""
+        return [self.layout.verdicts_detail()]
 
     @property
     def report_dirs(self) -> list[str]:
@@ -508,7 +536,8 @@ class Plan:
     def targets(self) -> list[str]:
         out = self.stage_targets + self.paper_sources + self.report_dirs
         if self.settings.paper.pdf:
-            out += [self.layout.paper("main.pdf"), self.layout.paper("referenced_files.json")]
+            out += [self.layout.paper("main.pdf"), self.layout.paper("referenced_files.json"),
+                    self.layout.paper("layout_check.json")]
         return out
 
 

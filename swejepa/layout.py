@@ -273,10 +273,6 @@ class Layout:
         """The same rows with the success side (``direction``) and the generated ``reason``."""
         return self.paper("verdicts_detail.csv")
 
-    def verdicts_tex(self) -> str:
-        """The paper's verdict table (``\\input`` by paper/main.tex)."""
-        return self.paper_generated("verdicts.tex")
-
     def retrieval_headline(self) -> str:
         """Experiment 0.2's headline on the lexically hard part (written by the retrieval stage;
         read by the 0.2 verdict, columns in swejepa.verdicts.HEADLINE_COLUMNS)."""

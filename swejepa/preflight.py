@@ -50,7 +50,7 @@ APT_PACKAGES = ("latexmk", "texlive-latex-recommended", "texlive-latex-extra", "
 APT_LINE = "sudo apt-get install -y " + " ".join(APT_PACKAGES)
 
 PDF_RULES = {"paper_pdf", "paper_check"}
-PDF_FILES = ("paper/main.pdf", "paper/referenced_files.json")
+PDF_FILES = ("paper/main.pdf", "paper/referenced_files.json", "paper/layout_check.json")
 
 # argparse destinations of Snakemake options under which no job runs
 NO_JOB_MODES = ("dryrun", "lint", "list_rules", "list_target_rules", "dag", "rulegraph", "filegraph", "d3dag",

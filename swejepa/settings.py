@@ -445,6 +445,14 @@ class StudentAblation(Section):
     enabled: bool = opt(True, "one extra student per flipped design option")
     teacher: Optional[str] = opt(None, "null: the first student teacher")
     max_steps: Optional[int] = opt(80, "null: train.max_steps", minimum=1)
+    collapse: bool = opt(True, "also the collapse ablation (why representations lose quality as the loss falls): "
+                               "each other loss of `collapse_losses`, the target normalisation flipped, "
+                               "`max_len_factor` x the context, `lr_factor` x the learning rate; one flip each")
+    collapse_losses: tuple[Literal["l1", "l2", "smooth_l1", "cosine"], ...] = opt(
+        ("l1", "smooth_l1", "cosine"), "losses compared (LLM-JEPA: plain L2 distance collapses, cosine and MSE "
+                                      "do not; the main loss is skipped)", uniqueItems=True)
+    max_len_factor: float = opt(2.0, "context-length variant: max_len x this", exclusiveMinimum=0)
+    lr_factor: float = opt(0.3, "learning-rate variant: lr x this", exclusiveMinimum=0)
 
 
 # Fields of StudentSettings that do not change what a training job computes.

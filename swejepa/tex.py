@@ -33,8 +33,13 @@ def fmt(v, digits: int = 3) -> str:
 
 
 def booktabs(df: pd.DataFrame, caption: str | None = None, label: str | None = None,
-             digits: int = 3, column_format: str | None = None, float_env: bool = True) -> str:
-    """A booktabs ``tabular`` (optionally in a ``table`` float) from a DataFrame."""
+             digits: int = 3, column_format: str | None = None, float_env: bool = True,
+             name: str | None = None) -> str:
+    """A booktabs ``tabular`` (optionally in a ``table`` float) from a DataFrame.
+
+    In a float, the tabular is set at its natural size and handed to ``\\fittable{name}``
+    (paper/main.tex), which shrinks it to the line width only when wider and logs both
+    widths, so the paper check can tell how far a table was scaled."""
     cols = list(df.columns)
     if column_format is None:
         column_format = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in cols)
@@ -46,9 +51,8 @@ def booktabs(df: pd.DataFrame, caption: str | None = None, label: str | None = N
     body = "\n".join(lines)
     if not float_env:
         return body + "\n"
-    # Natural size; shrunk to the line width only when wider (plain LaTeX, no package).
     out = [r"\begin{table}[tbp]", r"\centering", r"\small", r"\sbox0{%", body + "%", "}%",
-           r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi"]
+           r"\fittable{" + re.sub(r"[^A-Za-z0-9:_.-]", "", name or label or "table") + "}"]
     if caption:
         out.append(r"\caption{" + caption + "}")
     if label:
@@ -58,6 +62,7 @@ def booktabs(df: pd.DataFrame, caption: str | None = None, label: str | None = N
 
 
 def write_table(df: pd.DataFrame, path: str | Path, **kw) -> None:
+    kw.setdefault("name", Path(path).stem)
     write_text_atomic(path, booktabs(df, **kw))
 
 

@@ -21,7 +21,9 @@ def test_default_plan():
     assert p.teachers_by_source("train") == ["tinyfim"] and p.teachers_by_source("random") == ["randinit"]
     assert p.students == [("tinyfim", "main"), ("minilm", "main"), ("randinit", "main"),
                           ("tinyfim", "positions-rope"), ("tinyfim", "context-file"),
-                          ("tinyfim", "predictor-mlp"), ("tinyfim", "contrastive-off")]
+                          ("tinyfim", "predictor-mlp"), ("tinyfim", "contrastive-off"),
+                          ("tinyfim", "loss-smooth_l1"), ("tinyfim", "loss-cosine"), ("tinyfim", "target_norm-none"),
+                          ("tinyfim", "max_len-192"), ("tinyfim", "lr-0.0003")]
     assert p.decoder_on and p.decoder_teacher == "tinyfim"
     assert p.compute_teachers == ["tinyfim"] and p.floor_teacher == "tinyfim" and p.twin("tinyfim") == "randinit"
     assert p.compute_pcts == [0, 25, 50, 75]
@@ -54,7 +56,7 @@ def test_verdicts_are_a_stage_target_with_the_stages_rows():
                                 "results/decoder/tinyfim/verdicts.csv"]
     assert p.random_control == "randinit"
     # the paper prints them: the table is a paper source, the verdict macros a macro file
-    assert p.layout.verdicts_tex() in p.paper_sources and "results/macros/verdicts.tex" in p.macros
+    assert p.layout.verdicts_detail() in p.verdicts_csv and "results/macros/verdicts.tex" in p.macros
     inp = p.verdict_inputs(headline=False)
     assert inp["stats"] == p.layout.stats_all() and inp["probes"] == p.layout.probes_all() and "headline" not in inp
     assert p.verdict_inputs(headline=True)["headline"] == "results/phase0/retrieval/headline.csv"
@@ -78,6 +80,29 @@ def test_student_variants_flip_one_option_each():
     off = plan(overrides={"student": {"train": {"contrastive_weight": 0.0}}})
     assert "contrastive-on" in off.student_variants
     assert off.student_recipe("contrastive-on").train.contrastive_weight == pytest.approx(0.1)
+
+
+def test_collapse_ablation_flips_loss_norm_context_and_lr():
+    p = plan()
+    st = p.settings.student
+    v = p.student_variants
+    # each other loss, the norm flipped, 2x context, 0.3x lr; the main loss is not repeated
+    assert {k for k in v if p.variant_kind(k) == "collapse"} == {
+        "loss-smooth_l1", "loss-cosine", "target_norm-none", f"max_len-{2 * st.max_len}",
+        f"lr-{st.train.lr * 0.3:g}"}
+    assert p.student_recipe("loss-cosine").train.loss == "cosine"
+    assert p.student_recipe("target_norm-none").target_norm == "none"
+    assert p.student_recipe(f"max_len-{2 * st.max_len}").max_len == 2 * st.max_len
+    assert p.student_recipe(f"lr-{st.train.lr * 0.3:g}").train.lr == pytest.approx(st.train.lr * 0.3)
+    for k in v:  # one option flipped, everything else as the main student (but shorter)
+        diff = {f for f in ("loss", "lr") if getattr(p.student_recipe(k).train, f) != getattr(st.train, f)}
+        diff |= {f for f in ("target_norm", "max_len", "context") if getattr(p.student_recipe(k), f) != getattr(st, f)}
+        assert len(diff) <= 1, (k, diff)
+    assert p.variant_kind("positions-rope") == "design" and p.variant_kind("main") == "main"
+    q = plan(overrides={"student": {"ablation": {"collapse": False}}})
+    assert not any(q.variant_kind(k) == "collapse" for k in q.student_variants)
+    r = plan(overrides={"student": {"train": {"loss": "cosine"}}})
+    assert "loss-l1" in r.student_variants and "loss-cosine" not in r.student_variants
 
 
 def test_ablation_and_decoder_can_be_switched_off():
