@@ -44,17 +44,12 @@ rule paper_corpus_macros:
 
 
 
-# Experiment 0.2's headline (results/phase0/retrieval/headline.csv) is a verdict input only
-# when a rule of this workflow writes it (the retrieval stage, once it has the hard part).
-PAPER_HEADLINE = any(str(f) == LAYOUT.retrieval_headline() for r in workflow.rules for f in r.output)
-
-
 rule paper_verdicts:
     """One row per success criterion of the seed (Experiments 0.1-3.1): value, CI, threshold,
     verdict (met | not_met | underpowered); the detail adds the success side and a generated
     reason; the table and the \\Verdict<Exp> macros are what the paper prints."""
     input:
-        **PLAN.verdict_inputs(PAPER_HEADLINE),
+        **PLAN.verdict_inputs(),
     output:
         csv=LAYOUT.verdicts(),
         detail=LAYOUT.verdicts_detail(),

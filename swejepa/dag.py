@@ -481,13 +481,12 @@ class Plan:
             out.append(lay.decoder_verdicts(self.decoder_teacher))
         return out
 
-    def verdict_inputs(self, headline: bool) -> dict:
-        """Inputs of ``paper_verdicts``; ``headline``: a rule of this workflow writes
-        ``LAYOUT.retrieval_headline()`` (Experiment 0.2's headline is an input only then, and
-        only when the plan has retrieval)."""
+    def verdict_inputs(self) -> dict:
+        """Inputs of ``paper_verdicts``; Experiment 0.2's headline (``LAYOUT.retrieval_headline``,
+        written by ``phase0_retrieval_combine``) when the plan has retrieval."""
         lay = self.layout
         inp = {"stats": lay.stats_all(), "probes": lay.probes_all(), "stages": self.verdict_stages}
-        if headline and self.vector_pools:
+        if self.vector_pools:
             inp["headline"] = lay.retrieval_headline()
         return inp
 

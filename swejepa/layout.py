@@ -272,8 +272,3 @@ class Layout:
     def verdicts_detail(self) -> str:
         """The same rows with the success side (``direction``) and the generated ``reason``."""
         return self.paper("verdicts_detail.csv")
-
-    def retrieval_headline(self) -> str:
-        """Experiment 0.2's headline on the lexically hard part (written by the retrieval stage;
-        read by the 0.2 verdict, columns in swejepa.verdicts.HEADLINE_COLUMNS)."""
-        return self._p("phase0", "retrieval", "headline.csv")

@@ -638,9 +638,12 @@ def read_headline(path) -> pd.DataFrame | None:
     if not path or not Path(path).exists():
         return None
     try:
-        return pd.read_csv(path)
+        h = pd.read_csv(path)
     except Exception:  # noqa: BLE001 - an unreadable headline is "no headline", never a crash
         return None
+    # the retrieval stage names interval bounds `<metric>_lo/_hi` (swejepa.phase0.headline)
+    return h.rename(columns={c: c[:-3] + ("_ci_low" if c.endswith("_lo") else "_ci_high")
+                             for c in h.columns if c.endswith(("_lo", "_hi")) and c[:-3] + "_ci_low" not in h})
 
 
 def build(*, stats_csv, probes_csv, headline_csv=None, stage_csvs=(), random_teachers=(), trained_teachers=(),

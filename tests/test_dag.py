@@ -57,11 +57,11 @@ def test_verdicts_are_a_stage_target_with_the_stages_rows():
     assert p.random_control == "randinit"
     # the paper prints them: the table is a paper source, the verdict macros a macro file
     assert p.layout.verdicts_detail() in p.verdicts_csv and "results/macros/verdicts.tex" in p.macros
-    inp = p.verdict_inputs(headline=False)
-    assert inp["stats"] == p.layout.stats_all() and inp["probes"] == p.layout.probes_all() and "headline" not in inp
-    assert p.verdict_inputs(headline=True)["headline"] == "results/phase0/retrieval/headline.csv"
-    # no retrieval in the plan: no headline input, whatever the rules
-    assert "headline" not in plan(overrides={"grid": {"pools": ["none"]}}).verdict_inputs(headline=True)
+    inp = p.verdict_inputs()
+    assert inp["stats"] == p.layout.stats_all() and inp["probes"] == p.layout.probes_all()
+    assert inp["headline"] == "results/phase0/retrieval/headline.csv"
+    # no retrieval in the plan: no headline input
+    assert "headline" not in plan(overrides={"grid": {"pools": ["none"]}}).verdict_inputs()
     # stages switched off: their rows are not inputs (the collector marks them not run)
     q = plan(overrides={"student": {"ablation": {"enabled": False}, "teachers": ["minilm"]}})
     assert "results/decoder/tinyfim/verdicts.csv" not in q.verdict_stages
