@@ -119,8 +119,12 @@ def success_check(model, data: StudentData, regions, cfg, n_candidates: int, see
 
 # ----------------------------------------------------------------------------- representations
 
+# Views per forward of the representation passes (inference only: no effect on the numbers).
+VIEW_BATCH = 64
+
+
 @torch.inference_mode()
-def _pool_views(model, views, device, batch_size=64, dtype: str = "float32") -> np.ndarray:
+def _pool_views(model, views, device, batch_size=VIEW_BATCH, dtype: str = "float32") -> np.ndarray:
     """``views``: list of (ids, pos, span_a, span_b) -> mean encoder output over each span.
 
     Views are batched by length (less padding; the result keeps the input order) and the
