@@ -376,6 +376,11 @@ class ProbeSettings(Section):
     alphas: tuple[float, ...] = opt((0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0, 1000000.0),
                                     "ridge (one eigendecomposition serves all)", minItems=1,
                                     items={"exclusiveMinimum": 0})
+    classifier: Literal["ridge", "logistic"] = opt(
+        "ridge", "categorical probes: ridge = least squares on one-hot targets, argmax (one eigendecomposition per "
+                 "fold serves every alpha, like the count probes: ~50x cheaper than the logistic path, so the "
+                 "probes can use 5,000+ functions and run at every student checkpoint) | logistic = "
+                 "multinomial logistic regression over `Cs` (warm-started path)")
     Cs: tuple[float, ...] = opt((0.001, 0.01, 0.1, 1.0), "logistic regression (warm-started path)", minItems=1,
                                 items={"exclusiveMinimum": 0})
     max_iter: int = opt(300, "", minimum=10)

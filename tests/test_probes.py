@@ -37,9 +37,10 @@ def _data(n=300, d=24, seed=0):
     return X, props, groups
 
 
-def test_planted_signal_recovered_noise_not():
+@pytest.mark.parametrize("classifier", ["ridge", "logistic"])
+def test_planted_signal_recovered_noise_not(classifier):
     X, props, groups = _data()
-    r = probe_all(X, props, groups, CFG).set_index("property")
+    r = probe_all(X, props, groups, CFG.replace(classifier=classifier)).set_index("property")
     assert list(r.reset_index().columns) == COLUMNS
     assert r.loc["loc", "r2_mean"] > 0.95 and r.loc["loc", "spearman_mean"] > 0.95 and r.loc["loc", "r2_oof"] > 0.95
     assert r.loc["cyclomatic", "r2_mean"] < 0.05 and r.loc["cyclomatic", "r2_oof"] < 0.05
@@ -186,3 +187,16 @@ def test_probe_cells_end_to_end(tmp_path):
                 probes, 0, lay)
     r = pd.read_csv(out("half", "mean"))
     assert (r["grouping"] == "file").all() and (r["n_folds"] > 0).all() and r["r2_mean"].notna().sum() == 2
+
+
+def test_macro_f1_matches_sklearn():
+    from sklearn.metrics import f1_score
+
+    from swejepa.phase0.probes import macro_f1
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = rng.choice(["a", "b", "c", "d"], size=40, p=[0.5, 0.3, 0.15, 0.05])
+        p = rng.choice(["a", "b", "c", "e"], size=40)
+        assert macro_f1(y, p) == pytest.approx(f1_score(y, p, average="macro", zero_division=0))
+    assert macro_f1(np.array(["a", "a"]), np.array(["a", "a"])) == 1.0

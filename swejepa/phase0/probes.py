@@ -36,7 +36,7 @@ CLASSIFICATION = ("return_category", "side_effects")
 
 def _cfg(probes: ProbeSettings, seed: int) -> dict:
     return {"folds": probes.folds, "inner_folds": probes.inner_folds, "alphas": list(probes.alphas),
-            "Cs": list(probes.Cs), "max_iter": probes.max_iter, "seed": seed,
+            "Cs": list(probes.Cs), "max_iter": probes.max_iter, "seed": seed, "classifier": probes.classifier,
             "regression": list(REGRESSION), "classification": list(CLASSIFICATION),
             "log_targets": list(probes.log_targets)}
 
@@ -70,27 +70,61 @@ def _standardise(xtr, xte):
     return (xtr - mu) / sd, (xte - mu) / sd
 
 
-def _ridge_predict(xtr, ytr, xte, alphas) -> np.ndarray:
-    """Predictions ``[n_alpha, n_te, n_targets]`` of ridge (with intercept) for every alpha,
-    from one SVD of the standardised training features."""
-    xtr, xte = _standardise(xtr, xte)
-    # float32 linear algebra (standardised features, alpha >= small): ~2x faster, ample precision
-    xtr, xte = xtr.astype(np.float32), xte.astype(np.float32)
-    ym = ytr.mean(axis=0)
-    yc = (ytr - ym).astype(np.float32)
-    out = np.empty((len(alphas), len(xte), ytr.shape[1]))
-    if xtr.shape[1] <= xtr.shape[0]:  # primal: eigen-decomposition of X'X (d x d)
-        lam, v = np.linalg.eigh(xtr.T @ xtr)
-        vty = v.T @ (xtr.T @ yc)
-        xv = xte @ v
-    else:  # dual: eigen-decomposition of XX' (n x n)
-        lam, v = np.linalg.eigh(xtr @ xtr.T)
-        vty = v.T @ yc
-        xv = (xte @ xtr.T) @ v
-    lam = np.clip(lam, 0.0, None)
-    for i, a in enumerate(alphas):
-        out[i] = xv @ ((1.0 / (lam + a))[:, None] * vty) + ym
-    return out
+class _RidgePath:
+    """Ridge (with intercept) from one train/test split of the features: one eigen-
+    decomposition of the standardised training features, then predictions for any targets
+    and every alpha (:meth:`predict`). The probes of every property share one path per
+    (outer fold, inner fold) split."""
+
+    def __init__(self, xtr, xte):
+        xtr, xte = _standardise(xtr, xte)
+        # float32 linear algebra (standardised features, alpha >= small): ~2x faster, ample precision
+        self.xtr, xte = xtr.astype(np.float32), xte.astype(np.float32)
+        self.primal = self.xtr.shape[1] <= self.xtr.shape[0]
+        if self.primal:  # eigen-decomposition of X'X (d x d)
+            lam, self.v = np.linalg.eigh(self.xtr.T @ self.xtr)
+            self.xv = xte @ self.v
+        else:  # dual: eigen-decomposition of XX' (n x n)
+            lam, self.v = np.linalg.eigh(self.xtr @ self.xtr.T)
+            self.xv = (xte @ self.xtr.T) @ self.v
+        self.lam = np.clip(lam, 0.0, None)
+
+    def predict(self, ytr, alphas) -> np.ndarray:
+        """Predictions ``[n_alpha, n_te, n_targets]``."""
+        ym = ytr.mean(axis=0)
+        yc = (ytr - ym).astype(np.float32)
+        vty = self.v.T @ (self.xtr.T @ yc) if self.primal else self.v.T @ yc
+        out = np.empty((len(alphas), len(self.xv), ytr.shape[1]))
+        for i, a in enumerate(alphas):
+            out[i] = self.xv @ ((1.0 / (self.lam + a))[:, None] * vty) + ym
+        return out
+
+
+class _Paths:
+    """The ridge paths of one probe run, built on first use: ``(fold, None)`` = outer train
+    vs test, ``(fold, g)`` = inner fold ``g`` of the outer training part."""
+
+    def __init__(self, X, groups, folds, c):
+        self.X, self.groups, self.folds, self.c = X, groups, folds, c
+        self._paths: dict = {}
+        self._inner: dict = {}
+
+    def inner(self, f):
+        if f not in self._inner:
+            tr = self.folds != f
+            self._inner[f] = _inner_split(self.groups[tr], self.c["inner_folds"], self.c["seed"])
+        return self._inner[f]
+
+    def get(self, f, g=None) -> _RidgePath:
+        if (f, g) not in self._paths:
+            tr, te = self.folds != f, self.folds == f
+            if g is None:
+                self._paths[f, g] = _RidgePath(self.X[tr], self.X[te])
+            else:
+                inner = self.inner(f)
+                Xtr = self.X[tr]
+                self._paths[f, g] = _RidgePath(Xtr[inner != g], Xtr[inner == g])
+        return self._paths[f, g]
 
 
 def _r2(y, p):
@@ -113,26 +147,27 @@ def _inner_split(groups_tr, k, seed):
     return group_folds(groups_tr, k, seed + 1) if k >= 2 else None
 
 
-def _probe_regression(X, Y, groups, folds, c) -> list[dict]:
+def _probe_regression(X, Y, groups, folds, c, paths: _Paths | None = None) -> list[dict]:
     alphas = np.asarray(c["alphas"], dtype=float)
+    paths = paths or _Paths(X, groups, folds, c)
     n_f = folds.max() + 1
     res = {j: {"r2": [], "spearman": [], "param": []} for j in range(Y.shape[1])}
     oof = np.full(Y.shape, np.nan)
     for f in range(n_f):
         tr, te = folds != f, folds == f
         # nested CV: pick alpha per target by inner grouped CV on the training part
-        inner = _inner_split(groups[tr], c["inner_folds"], c["seed"])
-        Xtr, Ytr = X[tr], Y[tr]
+        inner = paths.inner(f)
+        Ytr = Y[tr]
         if inner is None:
             best = np.full(Y.shape[1], len(alphas) // 2)
         else:
             sse = np.zeros((len(alphas), Y.shape[1]))
             for g in range(inner.max() + 1):
                 itr, ite = inner != g, inner == g
-                p = _ridge_predict(Xtr[itr], Ytr[itr], Xtr[ite], alphas)
+                p = paths.get(f, g).predict(Ytr[itr], alphas)
                 sse += ((p - Ytr[ite][None]) ** 2).sum(axis=1)
             best = sse.argmin(axis=0)
-        p = _ridge_predict(Xtr, Ytr, X[te], alphas)
+        p = paths.get(f).predict(Ytr, alphas)
         for j in range(Y.shape[1]):
             pj = p[best[j], :, j]
             oof[te, j] = pj
@@ -159,7 +194,44 @@ def _fit_logreg(xtr, ytr, C, max_iter, warm=None):
     return m
 
 
-def _probe_classification(X, y, groups, folds, c) -> dict:
+def _ridge_classify(path: _RidgePath, ytr, alphas) -> np.ndarray:
+    """Labels ``[n_alpha, n_te]``: ridge on the one-hot coded training labels, argmax."""
+    classes = np.unique(ytr)
+    onehot = (ytr[:, None] == classes[None, :]).astype(np.float64)
+    return classes[path.predict(onehot, alphas).argmax(axis=2)]
+
+
+def macro_f1(y, p) -> float:
+    """Macro-F1 over the labels present in ``y`` or ``p`` (a class with no true and no
+    predicted sample has none), 0 where a class's precision and recall are undefined:
+    sklearn's ``f1_score(average="macro", zero_division=0)``, without its per-call overhead."""
+    labels, inv = np.unique(np.concatenate([np.asarray(y), np.asarray(p)]), return_inverse=True)
+    yi, pi = inv[:len(y)], inv[len(y):]
+    k = len(labels)
+    tp = np.bincount(yi[yi == pi], minlength=k).astype(float)
+    denom = np.bincount(yi, minlength=k) + np.bincount(pi, minlength=k)
+    f1 = np.divide(2 * tp, denom, out=np.zeros(k), where=denom > 0)
+    return float(f1.mean()) if k else 0.0
+
+
+def _choose_ridge_alpha(paths: _Paths, f: int, ytr, c) -> float:
+    """The alpha of the best inner-CV macro-F1 (grouped inner folds of outer fold ``f``)."""
+    alphas = np.asarray(c["alphas"], dtype=float)
+    inner = paths.inner(f)
+    if inner is None or len(alphas) == 1:
+        return float(alphas[len(alphas) // 2])
+    score = np.zeros(len(alphas))
+    for g in range(inner.max() + 1):
+        itr, ite = inner != g, inner == g
+        if len(np.unique(ytr[itr])) < 2:
+            continue
+        preds = _ridge_classify(paths.get(f, g), ytr[itr], alphas)
+        for i in range(len(alphas)):
+            score[i] += macro_f1(ytr[ite], preds[i]) * ite.sum()
+    return float(alphas[int(np.argmax(score))])
+
+
+def _probe_classification(X, y, groups, folds, c, paths: _Paths | None = None) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
     Cs = list(c["Cs"])
@@ -172,6 +244,10 @@ def _probe_classification(X, y, groups, folds, c) -> dict:
         if len(vals) < 2:
             pred = np.full(te.sum(), majority)
             C = float("nan")
+        elif c.get("classifier", "logistic") == "ridge":
+            paths = paths or _Paths(X, groups, folds, c)
+            C = _choose_ridge_alpha(paths, f, ytr, c)
+            pred = _ridge_classify(paths.get(f), ytr, [C])[0]
         else:
             inner = _inner_split(groups[tr], c["inner_folds"], c["seed"])
             if inner is None or len(Cs) == 1:
@@ -262,11 +338,12 @@ def probe_all(X: np.ndarray, props: pd.DataFrame, groups: np.ndarray, probes: Pr
     folds = group_folds(groups, c["folds"], c["seed"])
     base = {"n": len(X), "n_groups": int(len(np.unique(groups))), "n_folds": int(folds.max() + 1)}
     rows, oof = [], {}
+    paths = _Paths(X, groups, folds, c)  # one eigendecomposition per split, shared by every property
     if reg:
         Y = props[reg].astype(float).to_numpy(copy=True)
         logs = np.array([scale[p] == "log1p" for p in reg])
         Y[:, logs] = np.log1p(np.clip(Y[:, logs], 0.0, None))
-        for j, (name, r) in enumerate(zip(reg, _probe_regression(X, Y, groups, folds, c))):
+        for j, (name, r) in enumerate(zip(reg, _probe_regression(X, Y, groups, folds, c, paths))):
             r2m, r2s = _ms(r["r2"])
             spm, sps = _ms(r["spearman"])
             rows.append({"property": name, "task": "regression", "target_scale": scale[name], **base,
@@ -276,7 +353,7 @@ def probe_all(X: np.ndarray, props: pd.DataFrame, groups: np.ndarray, probes: Pr
             oof[name] = (Y[:, j].copy(), r["oof"])
     for name in cls:
         y = props[name].astype(str).to_numpy()
-        r = _probe_classification(X, y, groups, folds, c)
+        r = _probe_classification(X, y, groups, folds, c, paths)
         row = {"property": name, "task": "classification", "target_scale": "label", **base}
         for k, col in (("acc", "acc"), ("f1", "f1"), ("maj_acc", "majority_acc"), ("maj_f1", "majority_f1")):
             row[f"{col}_mean"], row[f"{col}_std"] = _ms(r[k])

@@ -119,24 +119,34 @@ def success_check(model, data: StudentData, regions, cfg, n_candidates: int, see
 
 # ----------------------------------------------------------------------------- representations
 
-@torch.no_grad()
-def _pool_views(model, views, device, batch_size=32) -> np.ndarray:
-    """``views``: list of (ids, pos, span_a, span_b) -> mean encoder output over each span."""
+# Views per forward of the representation passes (inference only: no effect on the numbers).
+VIEW_BATCH = 64
+
+
+@torch.inference_mode()
+def _pool_views(model, views, device, batch_size=VIEW_BATCH, dtype: str = "float32") -> np.ndarray:
+    """``views``: list of (ids, pos, span_a, span_b) -> mean encoder output over each span.
+
+    Views are batched by length (less padding; the result keeps the input order) and the
+    forward runs in the training's precision (``dtype``: bf16 autocast where training uses
+    it, :func:`swejepa.training.precision.autocast_for`)."""
     model.eval()
-    out = []
-    for i in range(0, len(views), batch_size):
-        chunk = views[i:i + batch_size]
-        exs = [Example(ids, pos, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, (0, 0))
-               for ids, pos, _, _ in chunk]
+    order = sorted(range(len(views)), key=lambda i: len(views[i][0]))
+    out: list = [None] * len(views)
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        exs = [Example(views[j][0], views[j][1], np.zeros(0, np.int64), np.zeros(0, np.int64), 0, (0, 0))
+               for j in idx]
         # collate needs at least one target column; give every example a dummy one
         for e in exs:
             e.tgt_pos = np.zeros(1, np.int64)
             e.tgt_rows = np.zeros(1, np.int64)
         b = to_device(collate(exs), device)
-        h = model.encode(b["ctx_ids"], b["ctx_pos"], b["ctx_mask"]).float()
-        for j, (_, _, a, e) in enumerate(chunk):
-            e = max(e, a + 1)
-            out.append(h[j, a:e].mean(0).cpu().numpy())
+        with autocast_for(device, dtype):
+            h = model.encode(b["ctx_ids"], b["ctx_pos"], b["ctx_mask"]).float()
+        for k, j in enumerate(idx):
+            a, e = views[j][2], views[j][3]
+            out[j] = h[k, a:max(e, a + 1)].mean(0).cpu().numpy()
     return np.stack(out) if out else np.zeros((0, 0), np.float32)
 
 
@@ -155,7 +165,7 @@ def region_representations(model, data: StudentData, regions, cfg, how: str,
         a = int(data.pos_start[j])
         views.append(full_view(data.input_ids[w], 0, int(data.length[w]), a, a + data.n_tok(int(j)),
                                cfg.max_len))
-    return _pool_views(model, views, device)
+    return _pool_views(model, views, device, dtype=cfg.train.dtype)
 
 
 def text_representations(model, token_ids: list, spans: list, cfg, device: str = "cpu") -> np.ndarray:
@@ -166,7 +176,7 @@ def text_representations(model, token_ids: list, spans: list, cfg, device: str =
         a = int(min(max(a, 0), max(len(ids) - 1, 0)))
         b = int(max(min(b, len(ids)), a + 1))
         views.append(full_view(ids, 0, len(ids), a, b, cfg.max_len))
-    return _pool_views(model, views, device)
+    return _pool_views(model, views, device, dtype=cfg.train.dtype)
 
 
 def tokenize_items(tokenizer, items: pd.DataFrame):
