@@ -72,7 +72,8 @@ def test_student_variants_flip_one_option_each():
     main = p.student_recipe("main")
     rope = p.student_recipe("positions-rope")
     assert main.model.positions == "abs" and rope.model.positions == "rope"
-    assert rope.train.max_steps == 80 and main.train.max_steps == 150  # ablation students are shorter
+    st = p.settings.student
+    assert rope.train.max_steps == st.ablation.max_steps < main.train.max_steps == st.train.max_steps  # shorter
     assert p.student_recipe("contrastive-off").train.contrastive_weight == 0.0
     # the job-only fields do not reach the recipe (a change there reruns no training)
     q = plan(overrides={"student": {"eval": {"val_regions": 9}, "runtime": 7}})
