@@ -98,6 +98,8 @@ rule student_report:
         checkpoints=[LAYOUT.student_file("checkpoints.csv", t, v) for t, v in PLAN.students],
     output:
         table11=LAYOUT.table("exp11_student"),
+        table11_ablation=LAYOUT.table("exp11_ablation"),
+        table11_grid=LAYOUT.table("exp11_student_grid"),
         table12=LAYOUT.table("exp12_correlation"),
         figure11=multiext(LAYOUT.figure_stem("exp11_loss"), ".pdf", ".png"),
         figure12=multiext(LAYOUT.figure_stem("exp12_correlation"), ".pdf", ".png"),
@@ -110,6 +112,7 @@ rule student_report:
     params:
         students=PLAN.students,
         design=PLAN.student_design,
+        variant_kinds={v: PLAN.variant_kind(v) for v in PLAN.student_variants},
         ablation_teacher=PLAN.ablation_teacher,
         verdicts=SETTINGS.verdicts.to_dict(),
         seed=SETTINGS.seed,

@@ -27,6 +27,7 @@ FLIPS = {
 CONTRASTIVE_ON = 0.1  # weight of the `contrastive-on` variant when the design has it off
 # Options of the collapse ablation (student.ablation.collapse): variant names start with them.
 COLLAPSE_OPTIONS = ("loss", "target_norm", "max_len", "lr")
+REFERENCE = "reference"  # the ablation's baseline: the main recipe with the ablation's steps
 
 NEVER = "(?!x)x"  # a wildcard constraint that matches nothing
 
@@ -197,7 +198,8 @@ class Plan:
     def student_variants(self) -> dict[str, tuple]:
         """``{variant: (section, option, value)}``: one flipped design option each."""
         st = self.settings.student
-        out = {}
+        # the main recipe trained as short as the ablation students: what each flip is compared with
+        out = {REFERENCE: (None, None, None)}
         for opt, (section, flip) in FLIPS.items():
             cur = getattr(getattr(st, section) if section else st, opt)
             out[f"{opt}-{flip[cur]}"] = (section, opt, flip[cur])
@@ -220,10 +222,11 @@ class Plan:
         return out
 
     def variant_kind(self, variant: str) -> str:
-        """``main``, ``design`` (the seed's three questions + the anti-collapse term) or
-        ``collapse`` (the collapse ablation)."""
-        if variant == "main":
-            return "main"
+        """``main``, ``reference`` (the main recipe, as short as the ablation students),
+        ``design`` (the seed's three questions + the anti-collapse term) or ``collapse``
+        (the collapse ablation)."""
+        if variant in ("main", REFERENCE):
+            return variant
         return "collapse" if variant.split("-", 1)[0] in COLLAPSE_OPTIONS else "design"
 
     @property
@@ -247,7 +250,8 @@ class Plan:
         if variant == "main":
             return st
         section, opt, val = self.student_variants[variant]
-        st = st.with_overrides({section: {opt: val}} if section else {opt: val})
+        if opt is not None:
+            st = st.with_overrides({section: {opt: val}} if section else {opt: val})
         if self.settings.student.ablation.max_steps:
             st = st.with_overrides({"train": {"max_steps": self.settings.student.ablation.max_steps}})
         return st
@@ -272,7 +276,8 @@ class Plan:
         if not self.students:
             return
         lay = self.layout
-        self.tables += [lay.table("exp11_student"), lay.table("exp12_correlation")]
+        self.tables += [lay.table("exp11_student"), lay.table("exp11_ablation"), lay.table("exp11_student_grid"),
+                        lay.table("exp12_correlation")]
         self.figures += [lay.figure("exp11_loss"), lay.figure("exp12_correlation")]
         self.macros.append(lay.macros("student"))
 

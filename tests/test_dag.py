@@ -19,7 +19,7 @@ def test_default_plan():
     p = plan()
     assert p.teachers == ["tinyfim", "minilm", "randinit"]
     assert p.teachers_by_source("train") == ["tinyfim"] and p.teachers_by_source("random") == ["randinit"]
-    assert p.students == [("tinyfim", "main"), ("minilm", "main"), ("randinit", "main"),
+    assert p.students == [("tinyfim", "main"), ("minilm", "main"), ("randinit", "main"), ("tinyfim", "reference"),
                           ("tinyfim", "positions-rope"), ("tinyfim", "context-file"),
                           ("tinyfim", "predictor-mlp"), ("tinyfim", "contrastive-off"),
                           ("tinyfim", "loss-smooth_l1"), ("tinyfim", "loss-cosine"), ("tinyfim", "target_norm-none"),
@@ -40,7 +40,8 @@ def test_paper_products_follow_the_stages():
     p = plan()
     names = [Path(t).stem for t in p.tables]
     assert names == ["exp01_stats", "exp02_retrieval", "exp02_headline", "exp02_transforms", "exp03_probes",
-                     "exp11_student", "exp12_correlation", "exp21_teachers", "exp22_compute", "exp31_decoder"]
+                     "exp11_student", "exp11_ablation", "exp11_student_grid", "exp12_correlation", "exp21_teachers",
+                     "exp22_compute", "exp31_decoder"]
     assert "results/figures/teacher_loss_tinyfim.pdf" in p.figures
     assert all(f.replace(".pdf", ".png") in p.stage_targets for f in p.figures)
     assert p.layout.macros("paper_corpus") in p.macros
@@ -100,6 +101,9 @@ def test_collapse_ablation_flips_loss_norm_context_and_lr():
         diff |= {f for f in ("target_norm", "max_len", "context") if getattr(p.student_recipe(k), f) != getattr(st, f)}
         assert len(diff) <= 1, (k, diff)
     assert p.variant_kind("positions-rope") == "design" and p.variant_kind("main") == "main"
+    # the reference: the main recipe with the ablation's steps, nothing flipped
+    ref = p.student_recipe("reference")
+    assert ref.train.max_steps == st.ablation.max_steps and ref.without("train") == st.recipe().without("train")
     q = plan(overrides={"student": {"ablation": {"collapse": False}}})
     assert not any(q.variant_kind(k) == "collapse" for k in q.student_variants)
     r = plan(overrides={"student": {"train": {"loss": "cosine"}}})

@@ -34,8 +34,8 @@ def plans(tmp_path_factory):
 
 def test_planner_runs_offline_on_every_config(plans, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert len(plans["default"].jobs) + 1 == 90      # README: the default DAG is 90 jobs (with `all`)
-    assert len(plans["cluster"].jobs) + 1 == 327     # README: snakemake -n plans 327 jobs (with `all`)
+    assert len(plans["default"].jobs) + 1 == 92      # README: the default DAG is 92 jobs (with `all`)
+    assert len(plans["cluster"].jobs) + 1 == 329     # README: snakemake -n plans 329 jobs (with `all`)
     assert len(plans["workstation"].jobs) > 50
     # the command line: prints and writes jobs.csv + plan.json
     out = tmp_path / "plan"

@@ -136,6 +136,71 @@ def _ci_cell(v, lo, hi, digits: int = 2) -> str:
         else f"{v:.{digits}f}"
 
 
+def _untrained(points: list, teacher) -> dict:
+    """The step-0 (untrained) checkpoint metrics of ``teacher``'s main student, or {}."""
+    for ck in points:
+        if len(ck) and ck["student"].iloc[0] == teacher and (ck["step"] == 0).any():
+            return ck[ck["step"] == 0].iloc[0].to_dict()
+    return {}
+
+
+def _table11_main(summary: pd.DataFrame, points: list, path, level: float | None) -> None:
+    """The headline of Experiment 1.1: the main students, with the untrained student's
+    downstream metric beside the trained one's."""
+    m = summary[summary["student"] == "main"]
+    rows = []
+    for r in m.itertuples():
+        u = _untrained(points, r.teacher)
+        rows.append({"teacher": r.teacher, "loss@0": r.val_loss_init, "val loss": r.val_loss,
+                     "d own/other [CI]": _ci_cell(r.token_ratio, r.token_ratio_ci_low, r.token_ratio_ci_high, 3),
+                     "top-1": r.token_top1, "chance": r.chance_top1, "std pred/tgt": r.std_ratio,
+                     "hard MRR": r.hard_mrr, "hard MRR@0": u.get("hard_mrr", np.nan)})
+    ci_txt = f" ({int(round(100 * level))}\% CI over val regions)" if level else ""
+    write_table(pd.DataFrame(rows), path, caption=(
+        f"Experiment 1.1, main students (val split). d own/other{ci_txt}: distance of a prediction to its "
+        "own target over that to other positions' targets (<1 is better); top-1 against chance; std "
+        "pred/tgt: collapse monitor (1 = as varied as the targets); hard MRR of the trained and of the "
+        "untrained (@0) student on the lexically hard retrieval. The full grid, ablations included, is "
+        "Table~\\ref{tab:exp11-student-grid}."), label="tab:exp11-student")
+
+
+def _table11_ablation(summary: pd.DataFrame, ablation_teacher, kinds: dict, points: list, path) -> None:
+    """The ablation as a comparison: each flipped option against the reference (the main
+    recipe trained as long as the ablation students) and the untrained student."""
+    a = summary[(summary["teacher"] == ablation_teacher) & (summary["student"] != "main")]
+    cols = {"val_loss": "val loss", "std_ratio": "std pred/tgt", "hard_mrr": "hard MRR",
+            "probe_selectivity": "probe sel.", "refactor_mrr": "refactor MRR"}
+    if not len(a):
+        write_table(pd.DataFrame([{"note": "no ablation in this configuration"}]), path,
+                    caption="Experiment 1.1: student ablation (not run).", label="tab:exp11-ablation")
+        return
+    ref = a[a["student"] == "reference"]
+    rows = []
+    u = _untrained(points, ablation_teacher)
+    if u:
+        rows.append({"variant": "untrained (step 0)", "kind": "reference", "steps": 0,
+                     **{v: u.get(k, np.nan) for k, v in cols.items() if k not in ("std_ratio",)},
+                     "std pred/tgt": np.nan, "val loss": u.get("val_loss", np.nan)})
+    order = {"reference": 0, "design": 1, "collapse": 2}
+    for r in sorted(a.itertuples(), key=lambda r: (order.get(kinds.get(r.student, "design"), 3), r.student)):
+        row = {"variant": r.student.replace("-", ": ", 1) if r.student != "reference" else "reference (main recipe)",
+               "kind": kinds.get(r.student, "design"), "steps": int(r.steps)}
+        row.update({v: getattr(r, k) for k, v in cols.items()})
+        if len(ref) and r.student != "reference":
+            row["hard MRR vs ref."] = r.hard_mrr - float(ref["hard_mrr"].iloc[0])
+        rows.append(row)
+    order_cols = ["variant", "kind", "steps", "val loss", "std pred/tgt", "hard MRR", "hard MRR vs ref.",
+                  "probe sel.", "refactor MRR"]
+    tab = pd.DataFrame(rows)
+    tab = tab[[c for c in order_cols if c in tab.columns]]
+    write_table(tab, path, caption=(
+        f"Experiment 1.1, ablation ({ablation_teacher} teacher, final checkpoints): one option flipped per row "
+        "against the reference, the main recipe trained as long; `collapse' rows vary the loss, the target "
+        "normalisation, the context length and the learning rate (why representations lose quality as the "
+        "loss falls); the untrained student is the floor a trained one must beat. val loss is in each row's own loss "
+        "(not comparable across losses); hard MRR vs ref.: difference to the reference."), label="tab:exp11-ablation")
+
+
 def _table11(summary: pd.DataFrame, design: dict, ablation_teacher, path, level: float | None) -> None:
     summary = summary.copy()
     summary["d own/other"] = [_ci_cell(r.token_ratio, r.token_ratio_ci_low, r.token_ratio_ci_high, 3)
@@ -158,7 +223,7 @@ def _table11(summary: pd.DataFrame, design: dict, ablation_teacher, path, level:
         "metrics of the final checkpoint: hard MRR (lexically hard retrieval; -- before items are flagged "
         "hard), probe sel. (probe R$^2$ minus the body-length baseline's, log1p counts), refactor MRR (rewards "
         "preserved token identity: the lexical reference)."),
-        label="tab:exp11-student")
+        label="tab:exp11-student-grid")
 
 
 def _figure11(curves: dict, stem) -> None:
@@ -279,7 +344,7 @@ def _macros(summary: pd.DataFrame, summ: pd.DataFrame, row11: dict, row12: dict,
 
 def build_report(students, metrics_paths, summary_paths, success_paths, checkpoint_paths, design: dict,
                  ablation_teacher, out: dict, *, verdicts: VerdictSettings | None = None, seed: int = 0,
-                 random_teachers=()) -> dict:
+                 random_teachers=(), variant_kinds: dict | None = None) -> dict:
     """Write every Experiment 1.1/1.2 product; ``out`` maps names to paths (see rules/student.smk;
     ``verdicts`` and ``criterion`` are optional). The 1.1 and 1.2 verdicts are
     :func:`swejepa.verdicts.exp11` and :func:`swejepa.verdicts.exp12` (students of
@@ -291,7 +356,11 @@ def build_report(students, metrics_paths, summary_paths, success_paths, checkpoi
                                                         checkpoint_paths)
     summary.to_csv(out["summary"], index=False)
     # Experiment 1.1: students, success check, ablation of the design options
-    _table11(summary, design, ablation_teacher, out["table11"], vs.level)
+    _table11(summary, design, ablation_teacher, out.get("table11_grid", out["table11"]), vs.level)
+    if out.get("table11_grid"):
+        _table11_main(summary, points, out["table11"], vs.level)
+    if out.get("table11_ablation"):
+        _table11_ablation(summary, ablation_teacher, variant_kinds or {}, points, out["table11_ablation"])
     _figure11(curves, Path(out["figure11"]).with_suffix(""))
     row11 = V.exp11(successes, vs)
     # Experiment 1.2: loss vs downstream metrics across checkpoints (step 0 left out of every fit)
