@@ -153,6 +153,7 @@ rule phase0_stats_combine:
     output:
         csv=LAYOUT.stats_all(),
         table=LAYOUT.table("exp01_stats"),
+        grid=LAYOUT.table("exp01_stats_grid"),
         figures=[LAYOUT.figure(f"exp01_cosine_hist_{t}", ext) for t in PLAN.teachers for ext in ("pdf", "png")],
     params:
         teachers=PLAN.teachers,
@@ -182,7 +183,7 @@ rule phase0_retrieval_combine:
     output:
         csv=LAYOUT.retrieval_all(),
         headline=LAYOUT.retrieval_headline(),
-        table=LAYOUT.table("exp02_retrieval"),
+        table=LAYOUT.table("exp02_retrieval_grid"),
         headline_table=LAYOUT.table("exp02_headline"),
         transforms_table=LAYOUT.table("exp02_transforms"),
         figure=multiext(LAYOUT.figure_stem("exp02_recall_by_layer"), ".pdf", ".png"),
@@ -241,6 +242,7 @@ rule phase0_probes_combine:
     output:
         csv=LAYOUT.probes_all(),
         table=LAYOUT.table("exp03_probes"),
+        grid=LAYOUT.table("exp03_probes_grid"),
         figure=multiext(LAYOUT.figure_stem("exp03_probe_heatmap"), ".pdf", ".png"),
     params:
         teachers=PLAN.teachers,

@@ -157,16 +157,16 @@ class Plan:
 
     def _phase0_products(self):
         lay, ts = self.layout, self.teachers
-        self.tables += [lay.table("exp01_stats")]
+        self.tables += [lay.table("exp01_stats"), lay.table("exp01_stats_grid")]
         self.figures += [lay.figure(f"exp01_cosine_hist_{t}") for t in ts]
         for t in ts:
             self.captions[lay.figure(f"exp01_cosine_hist_{t}")] = (
                 f"Experiment 0.1, teacher {t}: distribution of pairwise cosine similarities between regions "
                 "(per-token vectors for pool none), layers as rows, pools as columns, one line per mask.")
         if self.vector_pools:
-            self.tables += [lay.table("exp02_retrieval"), lay.table("exp02_headline"), lay.table("exp02_transforms")]
+            self.tables += [lay.table("exp02_headline"), lay.table("exp02_transforms"), lay.table("exp02_retrieval_grid")]
             self.figures += [lay.figure("exp02_recall_by_layer"), lay.figure("exp02_hard_part")]
-        self.tables.append(lay.table("exp03_probes"))
+        self.tables += [lay.table("exp03_probes"), lay.table("exp03_probes_grid")]
         self.figures.append(lay.figure("exp03_probe_heatmap"))
         self.captions[lay.figure("exp02_recall_by_layer")] = (
             "Experiment 0.2: recall@1 by layer, one panel per teacher; colours: tasks (refactoring invariance, "

@@ -39,15 +39,15 @@ def test_default_plan():
 def test_paper_products_follow_the_stages():
     p = plan()
     names = [Path(t).stem for t in p.tables]
-    assert names == ["exp01_stats", "exp02_retrieval", "exp02_headline", "exp02_transforms", "exp03_probes",
-                     "exp11_student", "exp11_ablation", "exp11_student_grid", "exp12_correlation", "exp21_teachers",
-                     "exp22_compute", "exp31_decoder"]
+    assert names == ["exp01_stats", "exp01_stats_grid", "exp02_headline", "exp02_transforms", "exp02_retrieval_grid",
+                     "exp03_probes", "exp03_probes_grid", "exp11_student", "exp11_ablation", "exp11_student_grid",
+                     "exp12_correlation", "exp21_teachers", "exp22_compute", "exp31_decoder"]
     assert "results/figures/teacher_loss_tinyfim.pdf" in p.figures
     assert all(f.replace(".pdf", ".png") in p.stage_targets for f in p.figures)
     assert p.layout.macros("paper_corpus") in p.macros
     # no vector pool: no retrieval products
     q = plan(overrides={"grid": {"pools": ["none"]}})
-    assert "results/tables/exp02_retrieval.tex" not in q.tables and q.vector_pools == []
+    assert "results/tables/exp02_headline.tex" not in q.tables and q.vector_pools == []
 
 
 def test_verdicts_are_a_stage_target_with_the_stages_rows():

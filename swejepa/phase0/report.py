@@ -60,6 +60,27 @@ def _ci_text(v, lo, hi, digits: int = 2) -> str:
     return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+def _stats_headline(df: pd.DataFrame, mask: str, teachers) -> pd.DataFrame:
+    """Per teacher: the best- and worst-differentiated raw region cell of ``mask``."""
+    d = df[(df["mask"] == mask) & (df["pool"] != "none")]
+    if "center" in d:
+        d = d[d["center"].astype(str) == "raw"]
+    d = d[pd.to_numeric(d["cos_mean"], errors="coerce").notna()]
+    rows = []
+    for t in teachers:
+        g = d[d["teacher"] == t].sort_values("cos_mean", kind="stable")
+        if not len(g):
+            continue
+        b, w = g.iloc[0], g.iloc[-1]
+        rows.append({"teacher": t, "best cell": f"{b['layer']}/{b['pool']}",
+                     "cos [CI]": _ci_text(float(b["cos_mean"]), float(b.get("cos_mean_lo", np.nan)),
+                                          float(b.get("cos_mean_hi", np.nan))),
+                     "PR": float(b["participation_ratio"]), "worst cell": f"{w['layer']}/{w['pool']}",
+                     "cos [CI] ": _ci_text(float(w["cos_mean"]), float(w.get("cos_mean_lo", np.nan)),
+                                           float(w.get("cos_mean_hi", np.nan)))})
+    return pd.DataFrame(rows, columns=["teacher", "best cell", "cos [CI]", "PR", "worst cell", "cos [CI] "])
+
+
 def combine_stats(inp, out, params) -> None:
     from swejepa.plotting import FULL_WIDTH, figure, savefig
 
@@ -95,7 +116,12 @@ def combine_stats(inp, out, params) -> None:
            r"of anisotropic representations; PR is the same, it is computed from the covariance). "
            "Best-differentiated raw cell per teacher: " +
            "; ".join(f"{escape(r.teacher)} {escape(r.layer)}/{escape(r.pool)}" for r in best.itertuples()) + ".")
-    write_text_atomic(out.table, booktabs(tab, caption=cap, label="tab:exp01-stats", digits=2))
+    write_text_atomic(out.grid, booktabs(tab, caption=cap, label="tab:exp01-stats-grid", digits=2))
+    write_text_atomic(out.table, booktabs(_stats_headline(df, mask, params.teachers), label="tab:exp01-stats", caption=(
+        f"Experiment 0.1 headline ({escape(mask)} mask, raw region vectors): per teacher its best- and "
+        "worst-differentiated cell (layer/pool, lowest and highest mean pairwise cosine) with the 95\\% "
+        "bootstrap interval, and the participation ratio (PR) at the best cell. Every cell, centred vectors "
+        "included: Table~\\ref{tab:exp01-stats-grid}."), digits=2))
     # histograms: one figure per teacher, layers as rows, pools as columns, masks x centers overlaid
     hist_paths = list(inp.hists)
     styles = {"raw": "-", "centered": "--"}
@@ -202,30 +228,31 @@ def combine_retrieval(inp, out, params) -> None:
            "bound identifier renamed, or an independently written implementation, relevant = the rest of its "
            f"group (queries: {nq.get('refactor', 0)}, {nq.get('spec', 0)} and {nq.get('hard', 0)}). "
            "First row: TF-IDF over identifiers (no centering); rows marked random init: the untrained control.")
-    write_text_atomic(out.table, booktabs(pd.DataFrame(rows), caption=cap, label="tab:exp02-retrieval", digits=2))
+    write_text_atomic(out.table, booktabs(pd.DataFrame(rows), caption=cap, label="tab:exp02-retrieval-grid",
+                                          digits=2))
     # ---- table 2: the headline, hard part, with intervals
     hrows = []
     for h in head.itertuples():
         hrows.append({"teacher": _label(h.teacher, rnd), "best cell": f"{h.layer}/{h.pool}/{h.center}",
                       "R@1": _ci_text(h.recall1, h.recall1_lo, h.recall1_hi),
                       "MRR": _ci_text(h.mrr, h.mrr_lo, h.mrr_hi),
-                      "R@1 gain": _ci_text(h.gain_recall1, h.gain_recall1_lo, h.gain_recall1_hi),
-                      "vs": str(h.baseline_recall1).replace("tfidf", "TF-IDF"),
                       "MRR gain": _ci_text(h.gain_mrr, h.gain_mrr_lo, h.gain_mrr_hi),
-                      "vs ": str(h.baseline_mrr).replace("tfidf", "TF-IDF")})
+                      "over": str(h.baseline_mrr).replace("tfidf", "TF-IDF")})
     if len(head):
         h0 = head.iloc[0]
         hrows.append({"teacher": "TF-IDF identifiers", "best cell": "-",
                       "R@1": _ci_text(h0.tfidf_recall1, h0.tfidf_recall1_lo, h0.tfidf_recall1_hi),
                       "MRR": _ci_text(h0.tfidf_mrr, h0.tfidf_mrr_lo, h0.tfidf_mrr_hi),
-                      "R@1 gain": "-", "vs": "-", "MRR gain": "-", "vs ": "-"})
+                      "MRR gain": "-", "over": "-"})
     n_hard = int(head["n_queries"].iloc[0]) if len(head) else 0
     cap = (f"Experiment 0.2 headline: the lexically hard part ({n_hard} queries: rewrites of closed functions with "
            "every identifier they bind renamed, and independently written implementations of the same "
            "specifications). Per teacher its best cell (layer/pool/center, by MRR on these queries), recall@1 and "
            f"MRR with {pct} percentile bootstrap intervals over the queries ({r.bootstrap} resamples), and the gain "
            "over the better of the two baselines (TF-IDF over identifiers, the random-init teacher's best cell) "
-           "with its paired-bootstrap interval. The best cell is chosen on the same queries, which favours it.")
+           "with its paired-bootstrap interval (the gain in recall@1: phase0/retrieval/headline.csv). The best cell "
+           "is chosen on the same queries, which favours it. Every cell and task: "
+           "Table~\\ref{tab:exp02-retrieval-grid}.")
     write_text_atomic(out.headline_table, booktabs(pd.DataFrame(hrows), caption=cap, label="tab:exp02-headline"))
     # ---- table 3: recall@1 per query transform, each teacher at its headline cell
     best = {h.teacher: (h.layer, h.pool, h.center) for h in head.itertuples()}
@@ -443,12 +470,16 @@ def add_selectivity(df: pd.DataFrame, random_teacher: str | None, level: float) 
     return df
 
 
-def _ci_text(v, lo, hi) -> str:
-    if not np.isfinite(v):
-        return "--"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{v:.2f}"
-    return f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
+def _probes_headline(tab: pd.DataFrame) -> pd.DataFrame:
+    """Per property the row (teacher) of the highest selectivity from the grid ``tab``."""
+    cols = ["property", "metric", "teacher", "best layer", "score", "surface", "random init", "selectivity [CI]"]
+    if not len(tab):
+        return pd.DataFrame(columns=cols)
+    sel = tab["selectivity [CI]"].astype(str).str.split(" ").str[0]
+    t = tab.assign(_sel=pd.to_numeric(sel, errors="coerce"))
+    best = t.sort_values("_sel", ascending=False, kind="stable").groupby("property", sort=False).head(1)
+    best = best.set_index("property").loc[list(dict.fromkeys(tab["property"]))].reset_index()
+    return best[cols]
 
 
 def combine_probes(inp, out, params) -> None:
@@ -490,10 +521,15 @@ def combine_probes(inp, out, params) -> None:
            "the raw score, both controls and the selectivity with its "
            f"{int(round(100 * params.level))}\\% CI over the {k} package-grouped outer folds "
            "(mean $\\pm$ $t_{k-1}\\,$sd$/\\sqrt{k}$ of the fold-by-fold difference). Score: ridge R$^2$ for counts "
-           "(log1p targets), logistic-regression macro-F1 for categories (majority: majority-class macro-F1); "
+           "(log1p targets), macro-F1 of the categorical probe (probes.classifier: ridge on one-hot labels by default, or logistic regression) for categories (majority: majority-class macro-F1); "
            "regularisation by nested CV. The random-init teacher's own rows are compared with the surface "
            "baseline only.")
-    write_text_atomic(out.table, booktabs(tab, caption=cap, label="tab:exp03-probes", digits=2))
+    write_text_atomic(out.grid, booktabs(tab, caption=cap, label="tab:exp03-probes-grid", digits=2))
+    write_text_atomic(out.table, booktabs(_probes_headline(tab), label="tab:exp03-probes", caption=(
+        f"Experiment 0.3 headline ({escape(pool)} pool, {escape(mask)} mask): per property the teacher and layer "
+        "of the highest selectivity, its probe score beside the surface baseline and the random-init teacher "
+        f"on the same functions and folds, and the selectivity with its {int(round(100 * params.level))}\\% "
+        "CI over the folds. Every teacher and layer: Table~\\ref{tab:exp03-probes-grid}."), digits=2))
     # heatmap: one panel per teacher, property x layer, selectivity (diverging around 0)
     nT = max(len(params.teachers), 1)
     fig, axes = figure(FULL_WIDTH, 0.3 * len(props) + 1.0, ncols=nT, sharey=True, squeeze=False)

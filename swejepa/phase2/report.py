@@ -195,6 +195,13 @@ def _run_label(r) -> str:
     return f"{who}: {what}" if who else what
 
 
+def _with_ci(v, lo, hi) -> str:
+    v = float(v) if v is not None else np.nan
+    if not np.isfinite(v):
+        return "--"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else f"{v:.3f}"
+
+
 def table22(df: pd.DataFrame, metric: str, path, cis: list | None = None, floor: dict | None = None,
             level: float | None = None) -> None:
     """One row per 2.2 student, ``cis[i]`` the CI of row i's metric (or nan), and the
@@ -202,22 +209,21 @@ def table22(df: pd.DataFrame, metric: str, path, cis: list | None = None, floor:
     from swejepa.tex import write_table
 
     label = METRIC_LABELS.get(metric, metric)
+    multi_seed = "seed" in df and df["seed"].nunique() > 1
     rows = []
     for i, (_, r) in enumerate(df.iterrows()):
         lo, hi = (cis[i] if cis else (np.nan, np.nan))
-        rows.append({"run": _run_label(r), "seed": int(r["seed"]), "teacher FLOPs": _num(r["teacher_flops"]),
-                     "student FLOPs": _num(r["student_flops"]), "teacher FIM loss": _num(r["teacher_fim_loss"]),
-                     "student val loss": _num(r["student_val_loss"]), label: _num(r[metric]),
-                     "CI": f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else "--",
-                     "refactor MRR": _num(r["refactor_mrr"])})  # wall times: exp22_compute.csv (not deterministic)
+        rows.append({"run": _run_label(r) + (f" (seed {int(r['seed'])})" if multi_seed else ""),
+                     "teacher FLOPs": _num(r["teacher_flops"]), "teacher FIM loss": _num(r["teacher_fim_loss"]),
+                     "student val loss": _num(r["student_val_loss"]), f"{label} [CI]": _with_ci(r[metric], lo, hi),
+                     "refactor MRR": _num(r["refactor_mrr"])})  # FLOPs, wall times: exp22_compute.csv
     if not rows:  # 2.2 not configured: say so in the table
         rows = [{"run": "not run (no phase2.compute.teachers in this config's teacher list)"}]
     elif floor is not None:
         lo, hi = floor.get("ci", (np.nan, np.nan))
-        rows.append({"run": "untrained student (reference)", "seed": floor.get("seed", 0), "teacher FLOPs": 0.0,
-                     "student FLOPs": 0.0, "teacher FIM loss": np.nan, "student val loss": floor.get("val_loss", np.nan),
-                     label: floor.get("value", np.nan),
-                     "CI": f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else "--",
+        rows.append({"run": "untrained student (reference)", "teacher FLOPs": 0.0, "teacher FIM loss": np.nan,
+                     "student val loss": floor.get("val_loss", np.nan),
+                     f"{label} [CI]": _with_ci(floor.get("value", np.nan), lo, hi),
                      "refactor MRR": floor.get("refactor_mrr", np.nan)})
     ci = f" CI: {int(round(100 * level))}\\% paired bootstrap over the hard queries or probed functions." if level else ""
     write_table(pd.DataFrame(rows), path, caption="Experiment 2.2: a fixed training budget (6 x params x tokens) "
