@@ -154,7 +154,8 @@ rule phase0_stats_combine:
         csv=LAYOUT.stats_all(),
         table=LAYOUT.table("exp01_stats"),
         grid=LAYOUT.table("exp01_stats_grid"),
-        figures=[LAYOUT.figure(f"exp01_cosine_hist_{t}", ext) for t in PLAN.teachers for ext in ("pdf", "png")],
+        figures=[LAYOUT.figure(f"exp01_cosine_hist_{t}_grid", ext) for t in PLAN.teachers for ext in ("pdf", "png")],
+        best_worst=multiext(LAYOUT.figure_stem("exp01_cosine_best_worst"), ".pdf", ".png"),
     params:
         teachers=PLAN.teachers,
         layers=list(SETTINGS.grid.layers),

@@ -158,9 +158,13 @@ class Plan:
     def _phase0_products(self):
         lay, ts = self.layout, self.teachers
         self.tables += [lay.table("exp01_stats"), lay.table("exp01_stats_grid")]
-        self.figures += [lay.figure(f"exp01_cosine_hist_{t}") for t in ts]
+        self.figures += [lay.figure("exp01_cosine_best_worst")] + [lay.figure(f"exp01_cosine_hist_{t}_grid") for t in ts]
+        self.captions[lay.figure("exp01_cosine_best_worst")] = (
+            "Experiment 0.1: distribution of pairwise cosine similarities between regions (raw vectors, the main "
+            "mask) for each teacher at its best- and worst-differentiated cell (lowest and highest mean cosine); "
+            "dotted: 0.9. Every cell: the appendix.")
         for t in ts:
-            self.captions[lay.figure(f"exp01_cosine_hist_{t}")] = (
+            self.captions[lay.figure(f"exp01_cosine_hist_{t}_grid")] = (
                 f"Experiment 0.1, teacher {t}: distribution of pairwise cosine similarities between regions "
                 "(per-token vectors for pool none), layers as rows, pools as columns, one line per mask.")
         if self.vector_pools:

@@ -151,7 +151,39 @@ def combine_stats(inp, out, params) -> None:
                     ax.set_xlabel("cosine similarity")
         axes[0][0].legend(frameon=False)
         fig.suptitle(f"Pairwise cosine similarity, teacher {t} (solid: raw, dashed: mean-centered)")
-        savefig(fig, f"{out.figures[0].rsplit('/', 1)[0]}/exp01_cosine_hist_{t}")
+        savefig(fig, f"{out.figures[0].rsplit('/', 1)[0]}/exp01_cosine_hist_{t}_grid")
+    _figure_best_worst(df, hist_paths, mask, params.teachers, out.best_worst[0].rsplit(".", 1)[0])
+
+
+def _figure_best_worst(df: pd.DataFrame, hist_paths, mask: str, teachers, stem) -> None:
+    """One panel per teacher: the cosine distribution at its best- and worst-differentiated
+    raw region cell (lowest / highest mean pairwise cosine)."""
+    from swejepa.plotting import FULL_WIDTH, figure, savefig
+
+    d = df[(df["mask"] == mask) & (df["pool"] != "none")]
+    if "center" in d:
+        d = d[d["center"].astype(str) == "raw"]
+    d = d[pd.to_numeric(d["cos_mean"], errors="coerce").notna()]
+    fig, axes = figure(FULL_WIDTH, 2.0, ncols=max(1, len(teachers)), sharey=True, squeeze=False)
+    for ax, t in zip(axes[0], teachers):
+        g = d[d["teacher"] == t].sort_values("cos_mean", kind="stable")
+        ax.set_title(f"teacher {t}")
+        ax.set_xlabel("cosine similarity")
+        ax.axvline(0.9, lw=0.5, ls=":", color="grey")
+        if not len(g):
+            continue
+        for r, name, color in ((g.iloc[0], "best", "C0"), (g.iloc[-1], "worst", "C3")):
+            suffix = f"/stats/{t}/{mask}/{r['layer']}_{r['pool']}_raw_hist.csv"
+            path = [x for x in hist_paths if x.endswith(suffix)]
+            if not path:
+                continue
+            h = pd.read_csv(path[0])
+            dens = h["count"] / max(h["count"].sum(), 1)
+            ax.stairs(dens, np.r_[h["bin_lo"].to_numpy(), h["bin_hi"].iloc[-1]], color=color,
+                      label=f"{name}: {r['layer']}/{r['pool']} (mean {float(r['cos_mean']):.2f})")
+        ax.legend(frameon=False, fontsize="small", loc="upper left")
+    axes[0][0].set_ylabel("share of pairs")
+    savefig(fig, stem)
 
 
 # ----------------------------------------------------------------------------- 0.2
