@@ -300,6 +300,10 @@ def _figure12(pts: pd.DataFrame, show, summ: pd.DataFrame, stem) -> None:
         if metric in crit.index:
             title += f": worst $\\rho$={float(crit.loc[metric, 'rho']):.2f}"
         ax.set(xlabel="student val loss", ylabel=metric_label(metric), title=title)
+        # the seed's direction: lower loss with a higher metric (up and to the left)
+        ax.annotate("better", xy=(0.04, 0.96), xytext=(0.26, 0.74), xycoords="axes fraction",
+                    textcoords="axes fraction", fontsize=6, color="grey", ha="center", va="center",
+                    arrowprops={"arrowstyle": "->", "color": "grey", "lw": 0.7})
     if show:
         axes[0].legend(fontsize=5, frameon=False)
     else:
