@@ -591,6 +591,11 @@ class ExtractSettings(Section):
                                               "that they see each train region at most this many times (steps x "
                                               "batch_size / epochs train regions; capped by token_max_regions); "
                                               "null: token_max_regions alone", exclusiveMinimum=0)
+    token_layers: Optional[tuple[Layer, ...]] = opt(
+        None, "grid layers whose per-token vectors are stored (null: every grid layer). The students read "
+              "student.target_layer (it must be listed); Exp 0.1's pool-none cells of the other layers are then "
+              "not measured (their rows say n = 0). Each layer costs the full per-token storage again",
+        minItems=1, uniqueItems=True)
     token_storage_gb: float = opt(200.0, "limit of the per-token vectors' storage (regions x tokens x d x 2 bytes x "
                                          "grid layers, estimated before the forward pass); above it the job stops "
                                          "before any compute (student.targets: online needs no stored targets)",
@@ -890,6 +895,10 @@ class Settings(Section):
                        f"teacher ({self.student_teachers})")
         if self.decoder.teacher is not None:
             out += self._name_problems("decoder.teacher", [self.decoder.teacher])
+        tl = self.extract.token_layers
+        if tl is not None and self.student.targets == "precomputed" and self.student.target_layer not in tl:
+            out.append(f"config key 'extract.token_layers': {list(tl)} must include student.target_layer "
+                       f"'{self.student.target_layer}' (the students' precomputed targets)")
         he = self.decoder.humaneval
         if max(he.ks) > he.n_samples:
             out.append(f"config key 'decoder.humaneval.ks': every k must be <= decoder.humaneval.n_samples "

@@ -236,3 +236,30 @@ def test_writer_stores_the_chosen_storage_dtype_and_never_inf(tmp_path):
     with pytest.raises(StorageOverflow):
         write(tmp_path / "fp16.h5", "float16")
     assert not (tmp_path / "fp16.h5").exists()
+
+
+def test_token_layers_store_only_the_listed_layers(tmp_path):
+    """extract.token_layers: per-token vectors of the listed layers only; pooled vectors of all."""
+    import h5py
+    import numpy as np
+
+    from swejepa.extract.writer import LatentWriter
+
+    path = tmp_path / "x.h5"
+    with LatentWriter.create(path, region_index={"ast": np.arange(2)}, layers=["first", "last"], hidden_size=4,
+                             window=8, pad_id=0, token_layers=["last"]) as w:
+        vec = {ln: np.ones((3, 4), np.float32) for ln in ("first", "last")}
+        w.append_tokens("ast", region_sel=[0], window=[0], pos_start=[1], ctx_start=[0], lengths=[3], vectors=vec)
+    with h5py.File(path, "r") as f:
+        assert "last" in f["/ast/tokens"] and "first" not in f["/ast/tokens"]
+        assert f["/ast/tokens/last"].shape == (3, 4)
+        assert "mean" in f["/ast/first"] and "mean" in f["/ast/last"]
+
+
+def test_token_layers_must_hold_the_student_target():
+    import pytest
+
+    from swejepa.settings import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match="extract.token_layers"):
+        Settings.load("config.yaml", overrides={"extract": {"token_layers": ["first"]}})

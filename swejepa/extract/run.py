@@ -60,13 +60,14 @@ def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: 
     log(f"teacher {teacher.name}: L={loaded.n_layers} d={loaded.hidden_size} layers={loaded.layer_index} "
         f"causal={loaded.causal} window={loaded.window} (cap {loaded.cap}) specials={loaded.prefix}/{loaded.suffix} "
         f"device={device} files={len(regions.files)}")
-    token_bytes = regions.token_storage_bytes(loaded.hidden_size, len(layers))
+    token_layers = [ln for ln in layers if st.token_layers is None or ln in st.token_layers]
+    token_bytes = regions.token_storage_bytes(loaded.hidden_size, len(token_layers))
     n_tok_regions = {m: len(s) for m, s in regions.token_subset.items()}
     log(f"per-token vectors for {n_tok_regions} regions: ~{token_bytes / 1e9:.2f} GB (limit "
         f"extract.token_storage_gb = {st.token_storage_gb})")
     if token_bytes > st.token_storage_gb * 1e9:
         raise TokenStorageError(
-            f"per-token vectors of {n_tok_regions} regions x {len(layers)} grid layers x d={loaded.hidden_size} "
+            f"per-token vectors of {n_tok_regions} regions x {len(token_layers)} layers x d={loaded.hidden_size} "
             f"would take ~{token_bytes / 1e9:.1f} GB > extract.token_storage_gb = {st.token_storage_gb}: lower "
             "extract.token_max_regions (or extract.token_epochs), and let the students compute their targets "
             "with the teacher (student.targets: online), or raise the limit")
@@ -84,7 +85,7 @@ def extract(*, teacher: TeacherSpec, index: int | None, files_path, mask_paths: 
     tally = Tally(regions.masks)
     region_index = {m: regions.tables[m]["row"].to_numpy(np.int64) for m in regions.masks}
     with _sigterm_raises():
-        with LatentWriter.create(out_h5, region_index=region_index, layers=layers,
+        with LatentWriter.create(out_h5, region_index=region_index, layers=layers, token_layers=token_layers,
                                  hidden_size=loaded.hidden_size, window=loaded.window,
                                  pad_id=loaded.pad_id, storage=storage) as writer:
             # 4. The corpus, block by block; then the benchmark items, same model and settings.

@@ -7,7 +7,8 @@ of the contract is created here, nowhere else:
   ``/{mask}/{window, pos_start, ctx_start}`` int32 ``[n]`` (-1: no window);
 * ``/{mask}/{layer}/{mean,last}`` ``[n, d]`` in the storage dtype (chunked by 256 regions);
 * ``/{mask}/tokens/{region_sel (int64), window, pos_start, ctx_start (int32)}`` ``[m]``,
-  ``/{mask}/tokens/offsets`` int64 ``[m+1]``, ``/{mask}/tokens/{layer}`` fp16 ``[T, d]``;
+  ``/{mask}/tokens/offsets`` int64 ``[m+1]``, ``/{mask}/tokens/{layer}`` fp16 ``[T, d]`` (the layers of
+  ``extract.token_layers``, every grid layer by default);
 * ``/windows/{input_ids [n_windows, W], length, file_id}`` int32, ``/windows/split`` S5;
 * ``/bench/{item_id, n_tokens, truncated}``, ``/bench/{layer}/{mean,last}``;
 * the root attributes :data:`ROOT_ATTRIBUTES`.
@@ -56,13 +57,15 @@ class LatentWriter:
     """Writes one latents file. ``region_index``: ``{mask: rows of the mask CSV}`` this
     shard holds (positions of the other methods index it); ``layers``: grid layer names;
     ``hidden_size``: d; ``window``: W; ``pad_id`` pads window rows; ``storage``: the vectors'
-    storage dtype (:func:`swejepa.storage.storage_dtype`)."""
+    storage dtype (:func:`swejepa.storage.storage_dtype`); ``token_layers``: the layers whose
+    per-token vectors are stored (default: every layer)."""
 
     def __init__(self, h5, *, region_index: dict, layers, hidden_size: int, window: int, pad_id: int,
-                 storage: str = "float16"):
+                 storage: str = "float16", token_layers=None):
         from ..storage import numpy_storage_dtype
 
         self.h5, self.layers, self.d, self.window, self.pad_id = h5, list(layers), hidden_size, window, pad_id
+        self.token_layers = [ln for ln in self.layers if token_layers is None or ln in token_layers]
         self.storage, self.vec_dtype = storage, numpy_storage_dtype(storage)
         self.ds = {}
         for m, rows in region_index.items():
@@ -111,7 +114,7 @@ class LatentWriter:
             self.ds[m, "tok", name] = tg.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(4096,))
         self.ds[m, "tok", "offsets"] = tg.create_dataset("offsets", data=np.zeros(1, np.int64), maxshape=(None,),
                                                          chunks=(4096,))
-        for ln in self.layers:
+        for ln in self.token_layers:
             self.ds[m, "tok", ln] = self._vec(tg.create_dataset(ln, shape=(0, d), maxshape=(None, d),
                                                                 dtype=self.vec_dtype, chunks=(1024, d)))
 
@@ -168,7 +171,7 @@ class LatentWriter:
         _append(self.ds[m, "tok", "ctx_start"], np.asarray(ctx_start, dtype=np.int32))
         _append(self.ds[m, "tok", "offsets"], self.n_token_rows[m] + np.cumsum(lengths))
         self.n_token_rows[m] += int(lengths.sum())
-        for ln in self.layers:
+        for ln in self.token_layers:
             _append(self.ds[m, "tok", ln], self._cast(vectors[ln]))
 
     # ------------------------------------------------------------------ benchmark items
