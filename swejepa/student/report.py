@@ -118,6 +118,8 @@ def _read_students(students, metrics_paths, summary_paths, success_paths, checkp
             "chance_top1": succ["token_chance_top1"], "std_ratio": succ["std_ratio"],
             "hard_mrr": last.get("hard_mrr", np.nan), "probe_selectivity": last.get("probe_selectivity", np.nan),
             "refactor_mrr": last.get("refactor_mrr", np.nan),
+            "target_regions": summ.get("target_regions", np.nan), "target_tokens": summ.get("target_tokens", np.nan),
+            "epochs": summ.get("epochs", np.nan), "targets": summ.get("targets", ""),
             "wall_s": summ["wall_s"],
         })
         if variant == "main":
@@ -328,6 +330,12 @@ def _macros(summary: pd.DataFrame, summ: pd.DataFrame, row11: dict, row12: dict,
         mac["StudentParamsM"] = float(main["params_M"].iloc[0])
         mac["StudentSteps"] = int(main["steps"].iloc[0])
         mac["StudentCount"] = int(len(main))
+        # issue 20: distinct target regions/tokens the main students train on, and epochs over them
+        if main["target_regions"].notna().any():
+            mac["StudentTargetRegions"] = int(main["target_regions"].min())
+            mac["StudentTargetTokens"] = int(main["target_tokens"].min())
+            mac["StudentEpochs"] = float(main["epochs"].max())
+            mac["StudentTargets"] = "online" if (main["targets"] == "online").any() else "precomputed"
     mac["StudentSuccessVerdict"] = row11["verdict"].replace("_", " ")
     # Experiment 1.2: the verdict's numbers (sign-aware, step 0 left out; swejepa.verdicts.exp12)
     mac["StudentCorrVerdict"] = row12["verdict"].replace("_", " ")
