@@ -112,8 +112,11 @@ def _walk(root: Path, include_tests: bool, skip=("site-packages", "dist-packages
 
 
 def _site_roots() -> list[Path]:
-    roots = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
-    return [Path(r) for r in sorted(roots) if Path(r).is_dir()]
+    """The corpus source's site directories (a venv's and, with --system-site-packages, the
+    interpreter's too: :func:`swejepa.corpus.site_dirs`)."""
+    from ..corpus import site_dirs
+
+    return [Path(d) for d in site_dirs()]
 
 
 def estimate_corpus(settings: Settings) -> CorpusSize:

@@ -331,7 +331,7 @@ def _macros(summary: pd.DataFrame, summ: pd.DataFrame, row11: dict, row12: dict,
         mac["StudentSteps"] = int(main["steps"].iloc[0])
         mac["StudentCount"] = int(len(main))
         # issue 20: distinct target regions/tokens the main students train on, and epochs over them
-        if main["target_regions"].notna().any():
+        if "target_regions" in main and main["target_regions"].notna().any():
             mac["StudentTargetRegions"] = int(main["target_regions"].min())
             mac["StudentTargetTokens"] = int(main["target_tokens"].min())
             mac["StudentEpochs"] = float(main["epochs"].max())
