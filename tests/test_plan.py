@@ -34,8 +34,8 @@ def plans(tmp_path_factory):
 
 def test_planner_runs_offline_on_every_config(plans, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert len(plans["default"].jobs) + 1 == 92      # README: the default DAG is 92 jobs (with `all`)
-    assert len(plans["cluster"].jobs) + 1 == 329     # README: snakemake -n plans 329 jobs (with `all`)
+    assert len(plans["default"].jobs) + 1 == 93      # README: the default DAG is 93 jobs (with `all`)
+    assert len(plans["cluster"].jobs) + 1 == 330     # README: snakemake -n plans 330 jobs (with `all`)
     assert len(plans["workstation"].jobs) > 50
     # the command line: prints and writes jobs.csv + plan.json
     out = tmp_path / "plan"
@@ -280,12 +280,14 @@ TINY = {
 @pytest.mark.slow
 def test_workstation_tier_runs_on_cpu_at_tiny_scale(tmp_path):
     """config/workstation.yaml's DAG end to end (everything but the PDF) with tiny sizes
-    given as --config overrides."""
+    given as a last config overlay."""
     s = Settings.load(ROOT / "config.yaml", ROOT / "config" / "workstation.yaml", overrides=TINY)
     assert s.phase2.compute.teachers == ("tinyfim",) and s.extract.max_files is None
-    cfg = [f"{k}={json.dumps(v)}" for k, v in TINY.items()]
+    # the tiny sizes as a last overlay (--config key=value would pass nested numbers as strings)
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(json.dumps(TINY))
     cmd = ["snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-c2", "--configfile",
-           str(ROOT / "config.yaml"), str(ROOT / "config" / "workstation.yaml"), "--config", *cfg, "--",
+           str(ROOT / "config.yaml"), str(ROOT / "config" / "workstation.yaml"), str(tiny), "--",
            "paper_sources"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -296,7 +296,7 @@ def test_smoke_run_has_a_verdict_per_experiment(smoke_run):
     assert list(detail.columns) == V.COLUMNS and list(detail["verdict"]) == list(df["verdict"])
     assert detail["reason"].astype(str).str.len().min() > 0
     # the paper prints them: the table and one macro per criterion
-    assert "tab:verdicts" in (smoke_run.results / "paper" / "generated" / "verdicts.tex").read_text()
+    assert "tab:verdicts" in (smoke_run.results / "paper" / "generated" / "sec_glance.tex").read_text()
     vm = (smoke_run.results / "macros" / "verdicts.tex").read_text()
     for e, v in zip(df["experiment"], df["verdict"]):
         assert f"\\{V.macro_name(e)}}}{{{v.replace('_', ' ')}}}" in vm

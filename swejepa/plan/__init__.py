@@ -155,7 +155,7 @@ def enumerate_jobs(cm: CostModel) -> list[Job]:
             kind, seed, point = e[len(base):-len(".json")].split("/", 2)
             jobs.append(cm.phase2_eval_job(kind, int(seed[len("seed"):]), point))
         jobs.append(cm.light("phase2_report"))
-    jobs += [cm.light(r) for r in ("paper_corpus_macros", "paper_provenance", "paper_generated", "paper_report")]
+    jobs += [cm.light(r) for r in ("paper_corpus_macros", "paper_provenance", "paper_verdicts", "paper_generated", "paper_report")]
     # paper_sources is a target rule that `all` does not request: no job
     if s.paper.pdf:
         jobs += [cm.light("paper_pdf"), cm.light("paper_check")]
