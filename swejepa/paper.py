@@ -223,8 +223,8 @@ def _section_name(key: str) -> str:
     return f"Experiment {sec.number}" if sec else "Other products"
 
 
-def section_tex(key: str, tables: list, figures: list, macro_files: dict[str, list[str]],
-                captions: dict[str, str] | None = None, opener: str = "") -> str:
+def section_tex(key: str, tables: list, figures: list, captions: dict[str, str] | None = None,
+                opener: str = "") -> str:
     """The generated body of one section (no ``\\section`` line; main.tex owns that):
     the generated sentences about its results (``opener``), its headline tables and its
     figures. Full grids and key numbers go to the appendices (:func:`grids_tex`,
@@ -302,7 +302,7 @@ def write_sections(tables: list, figures: list, macro_files: list, outdir: str |
         p = outdir / f"sec_{key}.tex"
         sec = next((s for s in SECTIONS if s.key == key), None)
         opener = glance.opener_tex(sec.number, vdf) if sec else ""
-        write_text_atomic(p, section_tex(key, tables, figures, per_file, captions, opener))
+        write_text_atomic(p, section_tex(key, tables, figures, captions, opener))
         written[key] = p
     for key, text in ((GLANCE, glance.glance_tex(vdf)), (GRIDS, grids_tex(tables, captions, figures)),
                       (NUMBERS, numbers_tex(per_file))):
