@@ -58,6 +58,7 @@ rule decoder_train:
                                          "max_train_regions", "max_eval_regions", "heldout_generations",
                                          "generation", "humaneval").to_dict(),
         seed=SETTINGS.seed,
+    priority: 10  # the decoder chain ends the run: start it as soon as it can
     threads: 1
     log:
         LAYOUT.log("decoder_train", "{teacher}/{variant}"),
@@ -92,7 +93,9 @@ rule decoder_eval:
         seed=SETTINGS.seed,
     wildcard_constraints:
         teacher=alternatives([PLAN.decoder_teacher] if PLAN.decoder_on else []),
-    threads: 2
+    # generation on decoder.threads, then decoder.humaneval.workers sandboxed runs at once
+    priority: 10  # the decoder chain ends the run: start it as soon as it can
+    threads: max(SETTINGS.decoder.threads or 1, SETTINGS.decoder.humaneval.workers)
     log:
         LAYOUT.log("decoder_eval", "{teacher}"),
     benchmark:

@@ -24,6 +24,7 @@ rule teacher_tokenizer:
         LAYOUT.benchmark("teacher_tokenizer", "{teacher}")
     conda:
         "../envs/torch.yaml"
+    priority: 20  # heads the longest chain (teacher -> extract -> students -> decoder, Phase 2): start it first
     threads: 2
     resources:
         mem_mb=4000,
@@ -55,6 +56,7 @@ rule teacher_train:
         LAYOUT.benchmark("teacher_train", "{teacher}")
     conda:
         "../envs/torch.yaml"
+    priority: 20  # heads the longest chain: start it first
     threads: 2
     resources:
         mem_mb=4000,

@@ -25,10 +25,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 def _default_model():
-    import yaml
+    """The default student's architecture: settings.py's defaults under config.yaml."""
+    from swejepa.settings import Settings
 
-    with open(Path(__file__).resolve().parents[2] / "config.yaml") as fh:
-        return yaml.safe_load(fh)["student"]["model"]
+    return Settings.load(Path(__file__).resolve().parents[2] / "config.yaml").student.model.to_dict()
 
 
 SIZES = {
@@ -45,6 +45,7 @@ SIZES = {
 
 
 def run(size, dtype, steps, device, batch, max_len, h5, seed=0):
+    from swejepa.settings import StudentSettings
     from swejepa.student.data import load_student_data
     from swejepa.student.train import train_student
 
@@ -54,7 +55,7 @@ def run(size, dtype, steps, device, batch, max_len, h5, seed=0):
                      "resume_every": 0, "dtype": dtype, "device": device, "warmup_steps": 2,
                      "eval_batches": 2}}
     with tempfile.TemporaryDirectory() as td:
-        s = train_student(cfg, d, td, seed=seed, handle_signals=False)
+        s = train_student(StudentSettings.from_dict(cfg), d, td, seed=seed, handle_signals=False)
         import pandas as pd
 
         m = pd.read_csv(Path(td) / "metrics.csv")
