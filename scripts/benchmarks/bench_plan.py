@@ -174,8 +174,9 @@ def fit_joint(cm, results: Path, keys: tuple, rules: list, cols: dict) -> dict:
 
 def fit(cm, meas: dict, results: Path) -> dict:
     """Each constant of FIT in turn: the value that minimises the squared log ratios planned /
-    measured of its rules (exact for a single rule); tuples of constants: least squares over
-    the rules' individual jobs."""
+    measured of its rules (exact for a single rule; planned time is linear in the constant or
+    in 1/efficiency, so two plans per constant suffice); tuples of constants: least squares
+    over the rules' individual jobs."""
     fitted = {}
     for key, rules in FIT:
         if isinstance(key, tuple):
@@ -188,27 +189,27 @@ def fit(cm, meas: dict, results: Path) -> dict:
             continue
         col = {r: basis(meas[r], r) for r in rules}
         old = hw.CPU_KINDS[key]
-
         v0 = float(old.value)
+        eff = key in EFFICIENCIES
 
         def per_rule(v):
             hw.CPU_KINDS[key] = hw.Rate(v, old.status, old.source)
             p = planned(enumerate_jobs(cm))
             return {r: p[r][col[r]] for r in rules if r in p}
 
-        def loss(v):   # squared log ratios, one term per rule (a rule of many jobs counts once)
-            return sum(math.log(max(1e-9, x) / meas[r][col[r]]) ** 2 for r, x in per_rule(v).items())
+        # planned time is linear in x (the constant, or 1/efficiency): two plans give each
+        # rule's intercept and slope, and the 1-D loss is then cheap to minimise
+        x0 = 1 / v0 if eff else v0
+        t1, t2 = per_rule(v0), per_rule(v0 / 2 if eff else v0 * 2)
+        slope = {r: (t2[r] - t1[r]) / x0 for r in t1}
+        icept = {r: t1[r] - slope[r] * x0 for r in t1}
 
-        grid = [v0 * 10 ** (k / 20) for k in range(-80, 81)]   # 1e-4 .. 1e4 x the current value
-        v = min(grid, key=loss)
-        for _ in range(30):   # refine around the best grid point
-            lo, hi = v / 10 ** (1 / 20), v * 10 ** (1 / 20)
-            a, b = lo + (hi - lo) / 3, hi - (hi - lo) / 3
-            v = a if loss(a) < loss(b) else b
-            if loss(lo) < loss(v):
-                v = lo
-            elif loss(hi) < loss(v):
-                v = hi
+        def loss(x):   # squared log ratios, one term per rule (a rule of many jobs counts once)
+            return sum(math.log(max(1e-9, icept[r] + slope[r] * x) / meas[r][col[r]]) ** 2 for r in t1)
+
+        grid = [x0 * 10 ** (k / 100) for k in range(-400, 401)]   # 1e-4 .. 1e4 x the current value
+        x = min(grid, key=loss)
+        v = 1 / x if eff else x
         hw.CPU_KINDS[key] = hw.Rate(v, "measured", old.source)
         fitted[key] = (v, rules)
     return fitted

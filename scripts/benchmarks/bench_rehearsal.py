@@ -239,8 +239,13 @@ def stage_check(work: Path, res: dict) -> None:
         if "bench" not in f:
             problems.append("/bench missing")
         n_windows = int(w.shape[0])
-    per_layer = {ln: max(v for k, v in stored.items() if k.endswith(f"/{ln}") or f"/{ln}/" in k)
-                 for ln in LAYER_NAMES}
+    # keys: "{mask}/{layer}/{pool}" (pooled) and "{mask}/tokens/{layer}" (per token); match the
+    # layer by position: a pool is also called "last" ("half/last" is not the last layer)
+    def layer_of(k: str) -> str:
+        parts = k.split("/")
+        return parts[2] if parts[1] == "tokens" else parts[1]
+
+    per_layer = {ln: max(v for k, v in stored.items() if layer_of(k) == ln) for ln in LAYER_NAMES}
     res["check"] = {"problems": problems, "ok": not problems, "layer_indices": li, "n_windows": n_windows,
                     "stored_max_abs_per_layer": per_layer, "attrs": {k: str(a[k])[:200] for k in CONTRACT_ATTRS if k in a}}
     log(f"check: {'OK' if not problems else problems}; stored max |x| per grid layer {per_layer}")
@@ -495,6 +500,8 @@ def main(argv=None) -> int:
               "finetune": lambda: stage_finetune(work, res, args.ft_layers, args.ft_seq, args.ft_steps)}
     for st in args.stage:
         stages[st]()
+        if isinstance(res.get(st), dict):   # stages accumulate over invocations: each says when it ran
+            res[st]["ran"] = {"date": res["meta_info"]["date"], "commit": res["meta_info"].get("commit")}
         save_results(work, res)
     print(json.dumps({k: v for k, v in res.items()}, indent=1, default=str))
     return 0 if res.get("check", {}).get("ok", True) else 1
