@@ -31,6 +31,9 @@ rule extract:
         LAYOUT.benchmark("extract", "{teacher}/shard{shard}of{nshards}")
     conda:
         "../envs/torch.yaml"
+    # 2-thread jobs before the 1-thread wave (on -c2 a 2-thread job cannot start beside a
+    # 1-thread one); MiniLM's extraction is the run's longest job
+    priority: 15
     threads: SETTINGS.extract.threads
     resources:
         mem_mb=SETTINGS.extract.mem_mb,
