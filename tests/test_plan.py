@@ -304,3 +304,49 @@ def test_workstation_tier_runs_on_cpu_at_tiny_scale(tmp_path):
         ran[rule] = ran.get(rule, 0) + 1
     planned = {r: x["jobs"] for r, x in cp.rules().items()}
     assert {r: planned[r] for r in ran} == ran
+
+
+def test_decoder_eval_holds_the_cores_it_uses():
+    """decoder_eval's threads are max(torch threads, sandbox workers): one core in the
+    default (humaneval.workers 1), the cluster's 16 sandbox workers there."""
+    r = rule_resources(Settings.load(ROOT / "config.yaml"))
+    assert r["decoder_eval"]["threads"] == 1
+    assert r["phase2_compute_point"]["threads"] == 1 and r["extract"]["threads"] == 2
+    r = rule_resources(Settings.load(ROOT / "config.yaml", ROOT / "config" / "cluster.yaml"))
+    assert r["decoder_eval"]["threads"] == 16
+
+
+def test_sandbox_runs_follow_the_measured_compile_share(tmp_path):
+    """Only samples that compile run in the sandbox: a finished run's humaneval.csv gives the
+    share; without one every sample is planned to run."""
+    from swejepa.layout import Layout
+    from swejepa.plan.sizes import humaneval_executed_share
+
+    s = Settings.load(ROOT / "config.yaml")
+    lay = Layout(str(tmp_path / "results"), s.corpus.name)
+    assert humaneval_executed_share(s, lay, "tinyfim")[0] == 1.0
+    before = [j for j in plan_of("default", tmp_path).jobs if j.rule == "decoder_eval"][0]
+    p = Path(lay.decoder_eval("humaneval.csv", "tinyfim"))
+    p.parent.mkdir(parents=True)
+    rows = [("HumanEval/0", i, False, "syntax_error") for i in range(3)] + [("HumanEval/0", 3, False, "failed")]
+    with open(p, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["task_id", "sample", "passed", "status"])
+        w.writerows(rows)
+    share, why = humaneval_executed_share(s, lay, "tinyfim")
+    assert share == 0.25 and why.startswith("measured")
+    after = [j for j in plan_of("default", tmp_path).jobs if j.rule == "decoder_eval"][0]
+    sand = lambda j: next(p.seconds for p in j.parts if "sandboxed" in p.what)  # noqa: E731
+    assert sand(after) == pytest.approx(0.25 * sand(before))
+
+
+def test_retargeting_caps_each_split(tmp_path):
+    """Phase 2 retargets min(train, cap) + min(val, cap) regions (swejepa.phase2.retarget),
+    over fewer windows than regions when regions share windows."""
+    cp = plan_of("default", tmp_path)
+    d = cp.model.student_data("tinyfim")
+    cap = cp.settings.phase2.compute.max_regions
+    assert cp.model.retarget_regions("tinyfim") == min(d["train"], cap) + min(d["val"], cap)
+    point = [j for j in cp.jobs if j.rule == "phase2_compute_point"][0]
+    part = next(p for p in point.parts if p.what.startswith("retarget"))
+    assert part.kind == "retarget" and part.flops > 0

@@ -37,10 +37,11 @@ from swejepa.plan import hardware as hw  # noqa: E402
 
 # Constant -> the rules it is fitted on (in this order; each fit holds the others fixed).
 FIT = [
-    ("startup_workflow_s", ["paper_provenance", "paper_corpus_macros", "phase0_macros"]),
+    ("startup_workflow_s", ["paper_provenance", "paper_corpus_macros", "phase0_macros", "paper_verdicts",
+                            "paper_generated", "paper_report", "phase0_retrieval_report"]),
     ("report_s", ["phase0_stats_combine", "phase0_retrieval_combine", "phase0_probes_combine",
-                  "phase0_retrieval_report", "phase0_retrieval_lexical", "student_report", "decoder_report",
-                  "phase2_report", "teacher_loss_figure", "paper_generated", "paper_report"]),
+                  "phase0_retrieval_lexical", "student_report", "decoder_report",
+                  "phase2_report", "teacher_loss_figure", "paper_check"]),
     ("startup_torch_s", ["teacher_random"]),
     ("scan_s_per_mb", ["corpus"]),
     ("parse_s_per_mb", ["mask"]),
@@ -52,12 +53,13 @@ FIT = [
     ("stats_s_per_unit", ["phase0_stats"]),
     ("probe_s_per_unit", ["phase0_probes"]),
     ("student_train", ["student_train"]),
+    ("retarget", ["phase2_compute_point", "phase2_compute_curve"]),
     (("student_forward", "eval_setup_s"), ["student_eval", "phase2_eval"]),
     ("decoder_train", ["decoder_train"]),
     ("decode_step_s", ["decoder_eval"]),
 ]
 EFFICIENCIES = {"extract", "teacher_train", "finetune", "student_train", "student_forward", "decoder_train",
-                "decoder_generate"}
+                "decoder_generate", "retarget"}
 
 
 def measured(results: Path) -> dict[str, dict]:

@@ -41,8 +41,8 @@ from ..settings import Settings
 from . import hardware as hw
 from .arch import Arch, teacher_arch
 from .memory import act_bytes_per_token_layer, forward_memory, gb, train_memory
-from .sizes import (CorpusSize, ExtractSize, corpus_size, extract_size, extract_window, factor, n_bench_items,
-                    student_regions)
+from .sizes import (CorpusSize, ExtractSize, corpus_size, extract_size, extract_window, factor,
+                    humaneval_executed_share, n_bench_items, student_regions)
 
 PHASE_OF = {
     "corpus": "phase0", "mask": "phase0", "mask_agreement": "phase0", "properties": "phase0",
@@ -329,9 +329,10 @@ class CostModel:
         return j
 
     # Light jobs that only write a few small text files (start-up only); the other light jobs
-    # (combines, reports, figures) add the measured cost of a table/figure job.
-    START_ONLY = {"paper_corpus_macros", "paper_provenance", "paper_check", "teacher_random",
-                  "phase0_macros"}
+    # (combines, reports, figures; paper_check renders the PDF's pages) add the measured cost
+    # of a table/figure job.
+    START_ONLY = {"paper_corpus_macros", "paper_provenance", "teacher_random", "phase0_macros",
+                  "paper_verdicts", "paper_generated", "paper_report", "phase0_retrieval_report"}
     # Figures (PDF + PNG) each light rule draws, by the paper products' name prefixes (swejepa.dag).
     FIGURE_PREFIXES = {"phase0_stats_combine": "exp01_", "phase0_retrieval_combine": "exp02_",
                        "phase0_probes_combine": "exp03_", "student_report": ("exp11_", "exp12_"),
@@ -704,8 +705,11 @@ class CostModel:
                             "bf16" if j.device == "gpu" else "fp32"))
         step_s = float(hw.GPU_DECODE_STEP_S.value) if j.device == "gpu" else self.k("decode_step_s")
         j.parts.append(Part(f"{steps} decoding steps (per-step overhead)", seconds=steps * step_s, parallel=1))
-        j.parts.append(Part(f"{runs} sandboxed HumanEval runs", seconds=runs * self.k("sandbox_s_per_run"),
+        share, why = humaneval_executed_share(self.s, self.lay, t)
+        runs *= share
+        j.parts.append(Part(f"{runs:.0f} sandboxed HumanEval runs", seconds=runs * self.k("sandbox_s_per_run"),
                             parallel=he.workers))
+        j.notes.append(f"HumanEval samples run in the sandbox: {share:.1%} ({why})")
         mc, n = shapes[systems[0]]
         j.memory = forward_memory(n_params=n, weight_bytes=4, n_layers=mc["n_layers"], hidden=mc["d_model"],
                                   intermediate=mc["d_ff"], kv_dim=mc["d_model"], tokens=cfg.generation.batch_size,
@@ -714,15 +718,29 @@ class CostModel:
         return self.finish(j)
 
     # ---------------------------------------------------------------- Phase 2
+    def retarget_regions(self, ct: str) -> float:
+        """Regions a Phase 2 student is retargeted on: the train and val regions with stored
+        targets, each split capped at ``phase2.compute.max_regions`` (swejepa.phase2.retarget)."""
+        d = self.student_data(ct)
+        cap = self.s.phase2.compute.max_regions
+        return sum(min(n, cap) if cap else n for n in (d["train"], d["val"]))
+
     def retarget_parts(self, j: Job, ct: str, a: Arch, regions: float) -> None:
-        """The forward over the unique windows of the student's regions (fp32 weights; bf16
-        autocast on CUDA only), as extraction: FLOPs + per-token overhead."""
+        """The forward over the unique windows holding the student's regions (fp32 weights;
+        bf16 autocast on CUDA only; swejepa.student.targets.teacher_targets): FLOPs + per-token
+        overhead. A sample of ``regions`` of the R stored ones, spread over W windows, touches
+        W (1 - (1 - regions/R)^(R/W)) windows in expectation."""
         e = self.ext[ct]
-        windows = min(regions, e.n_windows)
+        d = self.student_data(ct)
+        R = max(1.0, d["train"] + d["val"])
+        W = max(1.0, min(e.n_windows, R))
+        windows = W * (1.0 - (1.0 - min(1.0, regions / R)) ** (R / W))
         tokens = windows * e.mean_window
-        j.parts.append(Part(f"retarget {windows:.0f} windows", "extract", lm_forward_flops(a, tokens, e.mean_window / 2),
-                            "bf16" if j.device == "gpu" else "fp32"))
-        j.parts.append(Part("retarget per-token overhead", seconds=tokens * self.extract_s_per_token(j)))
+        gpu = j.device == "gpu"
+        j.parts.append(Part(f"retarget {regions:.0f} regions ({windows:.0f} windows)", "extract" if gpu else "retarget",
+                            lm_forward_flops(a, tokens, e.mean_window / 2), "bf16" if gpu else "fp32"))
+        if gpu:   # on CPU the fitted `retarget` efficiency includes the per-token work
+            j.parts.append(Part("retarget per-token overhead", seconds=tokens * self.extract_s_per_token(j)))
 
     def p2_student_steps_for_flops(self, t: str, flops: float) -> float:
         sh = self.shape(t)
@@ -749,11 +767,7 @@ class CostModel:
             j.parts.append(self.lm_train_part(ct, tokens, "finetune" if ft else "teacher_train"))
         if ft:
             j.parts.append(Part("load pretrained fp32", seconds=a.n_params * 4 / 1e9))
-        d = self.student_data(ct)
-        reg = d["train"] + d["val"]
-        if comp.max_regions:
-            reg = min(reg, 2 * comp.max_regions)
-        self.retarget_parts(j, ct, a, reg)
+        self.retarget_parts(j, ct, a, self.retarget_regions(ct))
         steps, _ = self.p2_student_steps_for_flops(ct, sb)
         self.student_train_parts(j, ct, "main", steps)
         smem = j.memory
@@ -786,12 +800,8 @@ class CostModel:
     def curve_job(self, ct: str, seed: int, step: int) -> Job:
         j = self.job("phase2_compute_curve", teacher=ct, seed=seed, step=step)
         a = self.arch[ct]
-        d = self.student_data(ct)
-        reg = d["train"] + d["val"]
-        if self.s.phase2.compute.max_regions:
-            reg = min(reg, 2 * self.s.phase2.compute.max_regions)
         j.parts.append(Part("load snapshot (fp32)", seconds=a.n_params * 4 / 0.5e9))
-        self.retarget_parts(j, ct, a, reg)
+        self.retarget_parts(j, ct, a, self.retarget_regions(ct))
         self.student_train_parts(j, ct, "main", self.plan.student_recipe().train.max_steps)
         return self.finish(j)
 

@@ -90,10 +90,10 @@ GPU_TYPES: dict[str, GPUType] = {
 # Measured: fitted by `python scripts/benchmarks/bench_plan.py --fit` on the benchmark
 # files of a default run (see CPU_CALIBRATION).
 CPU_CALIBRATION = {
-    "date": "2026-12-01",
-    "commit": "(planner branch, before merge)",
-    "script": "scripts/benchmarks/bench_plan.py --fit --results /tmp/plan-default/results",
-    "machine": "2-core VM, Intel Xeon with AMX (shared with other sessions while measured)",
+    "date": "2026-12-02",
+    "commit": "579dc7e (the default's bench_e2e run, 36.3 min, idle machine)",
+    "script": "scripts/benchmarks/bench_plan.py --fit --results /tmp/e2e3/results",
+    "machine": "2-core VM, Intel Xeon with AMX",
     # per-core dense matmul rates the efficiencies below are relative to (FLOP per core-second)
     "fp32_tflops_per_core": 0.17,
     "bf16_tflops_per_core": 1.05,
@@ -109,28 +109,31 @@ def _m(value: float, what: str) -> Rate:
 
 CPU_KINDS.update({
     # efficiencies: fraction of the machine's dense matmul rate (fp32 or bf16, whichever the job uses)
-    "extract": _m(0.20, "teacher forward, 3 default teachers"),
-    "teacher_train": _m(0.08, "Stage-1 tinyfim training, bf16 autocast (AMX)"),
+    "extract": _m(0.237, "teacher forward, 3 default teachers"),
+    "teacher_train": _m(0.044, "Stage-1 tinyfim training, bf16 autocast (AMX)"),
     "finetune": _m(0.08, "same code path as teacher_train (not measured separately on CPU)"),
-    "student_train": _m(0.30, "default students, fp32, 1 thread"),
-    "student_forward": _m(0.30, "student evaluation forwards"),
-    "decoder_train": _m(0.20, "default decoders, fp32"),
+    "student_train": _m(0.444, "default students, fp32, 1 thread"),
+    "student_forward": _m(0.656, "student evaluation forwards"),
+    "decoder_train": _m(0.526, "default decoders, fp32"),
+    # CPU only (a GPU costs the same forward as `extract`, plus its per-token overhead): fp32,
+    # 1 thread; an effective efficiency that includes the gather of one layer's tokens
+    "retarget": _m(0.467, "Phase 2 retargeting: the sweep teacher's fp32 forward over the student's windows"),
     "decoder_generate": _m(0.30, "not used on CPU: decoder_eval's forwards are costed as student_forward there"),
     # seconds (not efficiencies)
-    "startup_workflow_s": _m(4.0, "start-up of a job in the workflow env (pandas, matplotlib)"),
-    "startup_torch_s": _m(8.0, "start-up of a job that imports torch + transformers"),
-    "scan_s_per_mb": _m(1.0, "corpus: read, hash, dedupe, split"),
-    "parse_s_per_mb": _m(3.0, "mask: one parse per strategy"),
-    "properties_s_per_region": _m(0.002, "properties of one function region (radon, ast)"),
-    "tokenizer_s_per_mchar": _m(2.0, "BPE training per million characters"),
-    "sandbox_s_per_run": _m(0.25, "one sandboxed Python run (HumanEval rewrite check / sample)"),
-    "probe_s_per_unit": _m(2e-8, "ridge/logistic probe fits: seconds per (sample x dim x fit)"),
-    "stats_s_per_unit": _m(2e-9, "pairwise cosines: seconds per (pair x dim)"),
-    "extract_host_s_per_token": _m(1e-4, "extraction's per-token work beside the FLOPs: framework overhead per "
+    "startup_workflow_s": _m(0.798, "start-up of a job in the workflow env (pandas, matplotlib)"),
+    "startup_torch_s": _m(5.93, "start-up of a job that imports torch + transformers"),
+    "scan_s_per_mb": _m(0.468, "corpus: read, hash, dedupe, split"),
+    "parse_s_per_mb": _m(0.414, "mask: one parse per strategy"),
+    "properties_s_per_region": _m(0.000726, "properties of one function region (radon, ast)"),
+    "tokenizer_s_per_mchar": _m(1.26, "BPE training per million characters"),
+    "sandbox_s_per_run": _m(0.19, "one sandboxed Python run (HumanEval rewrite check / sample)"),
+    "probe_s_per_unit": _m(6.18e-09, "ridge/logistic probe fits: seconds per (sample x dim x fit)"),
+    "stats_s_per_unit": _m(7.1e-10, "pairwise cosines: seconds per (pair x dim)"),
+    "extract_host_s_per_token": _m(2.94e-05, "extraction's per-token work beside the FLOPs: framework overhead per "
                                          "batch, hidden states copied out and pooled, tokenisation"),
-    "report_s": _m(2.0, "a figure (PDF + PNG) or a report/table of a light job, beyond start-up"),
-    "eval_setup_s": _m(5.0, "an evaluation job's set-up: latents, benchmark items tokenised, student built"),
-    "decode_step_s": _m(0.005, "one sampling step of a batch (Python and kernel overhead of small decoders)"),
+    "report_s": _m(1.48, "a figure (PDF + PNG) or a report/table of a light job, beyond start-up"),
+    "eval_setup_s": _m(1.17, "an evaluation job's set-up: latents, benchmark items tokenised, student built"),
+    "decode_step_s": _m(0.0294, "one sampling step of a batch (Python and kernel overhead of small decoders)"),
 })
 
 # Not fitted (too small to separate in the default run): HDF5 write/read throughput.

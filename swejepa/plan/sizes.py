@@ -318,5 +318,21 @@ def n_bench_items(settings: Settings, layout: Layout, cs: CorpusSize) -> tuple[i
     return int(n), "estimated: 4 x heldout + distractors + 5.3 x HumanEval problems (rates of the default run)"
 
 
+def humaneval_executed_share(settings: Settings, layout: Layout, teacher: str | None) -> tuple[float, str]:
+    """Share of HumanEval samples that compile and so run in the sandbox (decoder_eval never
+    runs a sample CPython cannot compile): measured from a finished run's ``humaneval.csv``,
+    else 1 (every sample runs: the conservative plan for a real decoder)."""
+    import csv
+
+    p = Path(layout.decoder_eval("humaneval.csv", teacher)) if teacher else None
+    if p is not None and p.exists():
+        with open(p) as fh:
+            status = [r.get("status", "") for r in csv.DictReader(fh)]
+        if status:
+            ran = sum(s != "syntax_error" for s in status)
+            return ran / len(status), f"measured: {ran} of {len(status)} samples compiled ({p})"
+    return 1.0, "assumed: every sample compiles and runs"
+
+
 def ceil_div(a: float, b: float) -> int:
     return int(math.ceil(a / b)) if b else 0
