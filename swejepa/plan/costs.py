@@ -727,8 +727,8 @@ class CostModel:
 
     def retarget_parts(self, j: Job, ct: str, a: Arch, regions: float) -> None:
         """The forward over the unique windows holding the student's regions (fp32 weights;
-        bf16 autocast on CUDA only; swejepa.student.targets.teacher_targets): FLOPs + per-token
-        overhead. A sample of ``regions`` of the R stored ones, spread over W windows, touches
+        bf16 autocast on CUDA only; swejepa.student.targets.teacher_targets): FLOPs, plus the
+        per-token overhead on a GPU (on CPU the fitted ``retarget`` efficiency includes it). A sample of ``regions`` of the R stored ones, spread over W windows, touches
         W (1 - (1 - regions/R)^(R/W)) windows in expectation."""
         e = self.ext[ct]
         d = self.student_data(ct)
